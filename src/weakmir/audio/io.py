@@ -1,0 +1,154 @@
+"""Audio file IO with soundfile, resampling with soxr.
+
+Arrays are ``(channels, time)`` float32. Reading supports whatever libsndfile
+reads (wav, flac, ogg, mp3, aiff). Writing is atomic: the file is written to a
+temporary name in the same folder and renamed, so a crash never leaves a
+half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from ..errors import AudioError
+
+_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3", ".aiff": "AIFF", ".aif": "AIFF"}
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise AudioError(f"{path}: no such audio file; check the path (or re-create the corpus)")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file; pass the file inside it")
+
+
+def info(path: str | os.PathLike) -> tuple[int, int, int]:
+    """Return ``(sample_rate, channels, frames)`` without reading samples."""
+    path = Path(path)
+    _check_exists(path)
+    try:
+        i = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise AudioError(f"{path}: cannot decode audio ({e}); re-export it as wav or flac") from e
+    return int(i.samplerate), int(i.channels), int(i.frames)
+
+
+def _finite(x: np.ndarray, path) -> np.ndarray:
+    if not np.isfinite(x).all():
+        raise AudioError(f"{path}: contains NaN or infinite samples; re-render or repair the file")
+    return x
+
+
+def load(
+    path: str | os.PathLike,
+    sample_rate: int | None = None,
+    channels: int | None = None,
+) -> tuple[np.ndarray, int]:
+    """Read a whole audio file.
+
+    Args:
+        path: wav/flac/ogg/mp3/aiff file.
+        sample_rate: resample to this rate (soxr, high quality) when given.
+        channels: convert to this many channels when given (see :func:`to_channels`).
+
+    Returns:
+        ``(audio, sample_rate)``; audio has shape ``(channels, time)``, float32.
+    """
+    path = Path(path)
+    _check_exists(path)
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise AudioError(f"{path}: cannot decode audio ({e}); re-export it as wav or flac") from e
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: holds no samples; re-export it")
+    x = _finite(np.ascontiguousarray(data.T), path)
+    if sample_rate is not None and sample_rate != sr:
+        x = resample(x, sr, sample_rate)
+        sr = sample_rate
+    if channels is not None:
+        x = to_channels(x, channels, path=path)
+    return x, int(sr)
+
+
+def read_segment(path: str | os.PathLike, start: int, frames: int) -> np.ndarray:
+    """Read ``frames`` samples from ``start`` (in the file's own rate).
+
+    Returns:
+        ``(channels, frames)`` float32; zero-padded past the end of file.
+    """
+    path = Path(path)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            f.seek(max(0, int(start)))
+            data = f.read(int(frames), dtype="float32", always_2d=True, fill_value=0.0)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        _check_exists(path)
+        raise AudioError(f"{path}: cannot decode audio ({e}); re-export it as wav or flac") from e
+    return _finite(np.ascontiguousarray(data.T), path)
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Resample ``(channels, time)`` audio with soxr (VHQ)."""
+    if sr_in == sr_out:
+        return x
+    y = soxr.resample(np.ascontiguousarray(x.T), sr_in, sr_out, quality="VHQ")
+    return np.ascontiguousarray(y.T, dtype=np.float32)
+
+
+def to_channels(x: np.ndarray, channels: int, path=None) -> np.ndarray:
+    """Convert ``(c, time)`` to ``(channels, time)``.
+
+    Mono to many duplicates the channel; many to mono averages; other changes
+    (e.g. 6 -> 2) are refused because any choice would be a guess.
+    """
+    c = x.shape[0]
+    if c == channels:
+        return x
+    if c == 1:
+        return np.repeat(x, channels, axis=0)
+    if channels == 1:
+        return x.mean(axis=0, keepdims=True)
+    where = f"{path}: " if path is not None else ""
+    raise AudioError(f"{where}has {c} channels, expected {channels}; downmix it to mono or stereo first")
+
+
+def save(
+    path: str | os.PathLike,
+    audio: np.ndarray,
+    sample_rate: int,
+    subtype: str | None = None,
+) -> Path:
+    """Write ``(channels, time)`` audio atomically (temp file + rename).
+
+    Args:
+        subtype: libsndfile subtype (``"PCM_16"``, ``"FLOAT"``...); the
+            format's default when None. Integer subtypes refuse samples
+            outside [-1, 1] instead of clipping silently.
+    """
+    path = Path(path)
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise AudioError(f"{path}: unknown audio extension; use one of {', '.join(sorted(_FORMATS))}")
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None]
+    _finite(x, path)
+    if (subtype or "PCM").startswith("PCM") and x.size and np.abs(x).max() > 1.0:
+        raise AudioError(f"{path}: samples exceed [-1, 1] and would clip; normalise first or save as float wav")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        sf.write(tmp, x.T, int(sample_rate), format=fmt, subtype=subtype)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

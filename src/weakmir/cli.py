@@ -1,0 +1,156 @@
+"""Command line: ``weakmir VERB ...`` — thin: parse, call one function, print.
+
+Errors a user can cause (bad file, label, option) print one line
+``weakmir: error: ...`` naming the thing and the fix, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import WeakmirError
+
+
+def _rate(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{v} is outside [0, 1]")
+    return v
+
+
+def _splits(s: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(x) for x in s.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r}: give three numbers like 0.8,0.1,0.1") from None
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"{s!r}: give three numbers like 0.8,0.1,0.1")
+    return parts
+
+
+def _add_synth(sub) -> None:
+    p = sub.add_parser(
+        "synth",
+        help="build the embedded multitrack corpus (no download)",
+        description=(
+            "Render a multitrack corpus from real Bach chorales (music21 corpus) or procedural pop songs "
+            "with FluidSynth and a General MIDI SoundFont. Every stem comes with its score notes, f0 "
+            "(monophonic parts) and true labels; label noise like MDX23's and missing tags like OpenMIC's "
+            "are added on request. Writes OUT/manifest.json. Re-running with the same options resumes."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("out", type=Path, help="output folder (created; a finished run in it is resumed)")
+    p.add_argument("--preset", choices=["chorale", "pop"], default="chorale",
+                   help="chorale: four-part Bach chorales; pop: drums/bass/chords/vocals songs")
+    p.add_argument("--tracks", type=int, default=20, help="number of tracks")
+    p.add_argument("--seconds", type=float, default=20.0, help="length of each track (at most), seconds")
+    p.add_argument("--sample-rate", type=int, default=44100, help="sample rate of the audio, Hz")
+    p.add_argument("--seed", type=int, default=0, help="random seed; same seed and options give the same corpus")
+    p.add_argument("--noise", type=_rate, default=0.0,
+                   help="total label-noise rate, spread evenly over bleed / wrong label / merge")
+    p.add_argument("--bleed", type=_rate, default=None, help="rate of stems with another source bled in at -20..-6 dB")
+    p.add_argument("--wrong-label", type=_rate, default=None, help="rate of stems given another stem's label")
+    p.add_argument("--merge", type=_rate, default=None, help="rate of stems merged with another source under one label")
+    p.add_argument("--missing", type=_rate, default=0.0, help="rate of clip tags (OpenMIC classes) left unknown")
+    p.add_argument("--programs", choices=["bach10", "random"], default="bach10",
+                   help="chorale instruments: Bach10's (violin, clarinet, saxophone, bassoon) or random per track")
+    p.add_argument("--splits", type=_splits, default=(0.8, 0.1, 0.1), help="train,valid,test fractions (by track)")
+    p.add_argument("--soundfont", type=Path, default=None,
+                   help="General MIDI .sf2 file (default: $WEAKMIR_SOUNDFONT or Debian's FluidR3_GM.sf2)")
+    p.add_argument("--jobs", type=int, default=0, help="worker processes (0: one per core)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_synth)
+
+
+def _cmd_synth(a) -> int:
+    from .data.synth.build import SynthConfig, build_corpus
+
+    third = a.noise / 3.0
+    config = SynthConfig(
+        preset=a.preset, tracks=a.tracks, seconds=a.seconds, sample_rate=a.sample_rate, seed=a.seed,
+        bleed=third if a.bleed is None else a.bleed,
+        wrong_label=third if a.wrong_label is None else a.wrong_label,
+        merge=third if a.merge is None else a.merge,
+        missing=a.missing, programs=a.programs, splits=a.splits,
+        soundfont=str(a.soundfont) if a.soundfont else "", jobs=a.jobs,
+    )
+    manifest, stats = build_corpus(a.out, config, progress=not a.quiet)
+    s = manifest.summary()
+    noise = ", ".join(f"{k} {v}" for k, v in s["label_noise"].items())
+    speed = f"{stats['x_realtime']:.0f}x real time" if stats["x_realtime"] else "nothing new to render"
+    missing = f"{s['missing_tag_rate']:.0%}" if s["missing_tag_rate"] is not None else "n/a"
+    print(f"weakmir synth: {s['tracks']} {a.preset} tracks, {s['hours'] * 60:.1f} min, {s['stems']} stems "
+          f"-> {a.out / 'manifest.json'} | label noise: {noise} | missing tags {missing} | "
+          f"{stats['rendered_tracks']} rendered, {stats['skipped_tracks']} reused in {stats['seconds']:.1f} s ({speed})")
+    return 0
+
+
+def _add_info(sub) -> None:
+    p = sub.add_parser(
+        "info", help="summarise one or more manifests",
+        description="Validate manifests and print what they hold: tracks per split, hours, stems per label, "
+                    "label noise by kind, missing-tag rate.",
+    )
+    p.add_argument("manifests", type=Path, nargs="+", help="manifest.json files or folders holding one")
+    p.add_argument("--json", action="store_true", help="print one JSON object per manifest")
+    p.set_defaults(func=_cmd_info)
+
+
+def _cmd_info(a) -> int:
+    from .data.manifest import Manifest
+
+    for path in a.manifests:
+        s = Manifest.read(path).summary()
+        if a.json:
+            print(json.dumps({"manifest": str(path), **s}))
+            continue
+        print(f"{path}: {s['name']}")
+        print(f"  tracks        {s['tracks']}  ({', '.join(f'{k} {v}' for k, v in sorted(s['splits'].items()))})")
+        print(f"  audio         {s['hours']:.3f} h  ({s['hours'] * 60:.1f} min)")
+        print(f"  stems         {s['stems']}  observed labels: {', '.join(f'{k} {v}' for k, v in sorted(s['stems_by_label'].items()))}")
+        print(f"  label noise   {', '.join(f'{k} {v}' for k, v in s['label_noise'].items())}  (rate {s['label_noise_rate']:.1%} of stems)")
+        mt = s["missing_tag_rate"]
+        print(f"  missing tags  {'n/a' if mt is None else f'{mt:.1%}'} of clip x class entries unknown")
+        print(f"  annotations   {s['with_score']} tracks with a score, {s['stems_with_f0']} stems with f0")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="weakmir",
+        description="Train music models from the labels people actually have. "
+                    "Run 'weakmir VERB --help' for each verb.",
+    )
+    parser.add_argument("--version", action="version", version=f"weakmir {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    _add_synth(sub)
+    _add_info(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except WeakmirError as e:
+        print(f"weakmir: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("weakmir: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

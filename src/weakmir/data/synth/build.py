@@ -1,0 +1,307 @@
+"""Build the embedded corpus: ``weakmir synth OUT --preset chorale|pop``.
+
+Layout written under ``OUT``::
+
+    OUT/manifest.json                 the corpus (weakmir.data.manifest)
+    OUT/synth.json                    the options it was built with
+    OUT/tracks/<track-id>/
+        mixture.flac                  sum of the clean stems (no clipping)
+        stems/<stem>.flac             clean stems, one per part
+        noisy/<stem>.flac             altered audio of bleed/merge stems
+        notes/<stem>.csv              score notes (onset, offset, pitch, velocity)
+        f0/<stem>.csv                 f0 of monophonic parts on a 10 ms hop
+        score.mid                     all parts, one MIDI instrument per stem
+        track.json                    the track record (written last)
+
+Determinism: track ``i`` depends only on ``(seed, preset, i)`` and the
+options, never on ``--jobs`` or on which tracks were already there. Each
+track is written into a temporary folder and renamed when complete, so an
+interrupted run leaves no half-written track, and a re-run skips finished
+tracks. ``manifest.json`` is (re)written atomically at the end.
+
+Levels: parts get their preset gains, then all stems of a track are scaled
+together so the mixture peaks at −1 dBFS; files are 16-bit FLAC (as MUSDB18), so
+``mixture == sum(stems)`` up to 16-bit rounding (< 1e-4 per sample).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...audio.io import save
+from ...errors import WeakmirError
+from ..corruption import NoiseRates, apply_plan, drop_tags, plan_corruption
+from ..labels import OPENMIC, STEMS4, LabelSet, instrument_stem, instrument_tag
+from ..manifest import Manifest, Stem, Track
+from ..notes import f0_from_notes, is_monophonic, write_f0, write_notes
+from .render import Part, Renderer, find_soundfont
+
+PRESETS = ("chorale", "pop")
+PEAK = 10 ** (-1.0 / 20.0)
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Everything that decides what ``weakmir synth`` writes (``jobs`` aside)."""
+
+    preset: str = "chorale"
+    tracks: int = 20
+    seconds: float = 20.0
+    sample_rate: int = 44100
+    seed: int = 0
+    bleed: float = 0.0
+    wrong_label: float = 0.0
+    merge: float = 0.0
+    missing: float = 0.0
+    programs: str = "bach10"
+    splits: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    f0_hop: float = 0.01
+    soundfont: str = ""
+    jobs: int = field(default=0, compare=False)
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            raise WeakmirError(f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)}")
+        if self.tracks < 1:
+            raise WeakmirError(f"--tracks {self.tracks}: need at least 1 track")
+        if not 1.0 <= self.seconds <= 3600:
+            raise WeakmirError(f"--seconds {self.seconds}: use 1 to 3600 seconds per track")
+        if not 8000 <= self.sample_rate <= 192000:
+            raise WeakmirError(f"--sample-rate {self.sample_rate}: use 8000 to 192000 Hz")
+        if len(self.splits) != 3 or abs(sum(self.splits) - 1.0) > 1e-6 or min(self.splits) < 0:
+            raise WeakmirError(f"--splits {self.splits}: give three fractions train,valid,test that sum to 1")
+        try:
+            NoiseRates(self.bleed, self.wrong_label, self.merge)
+            drop_tags([], OPENMIC[:1], self.missing, np.random.default_rng(0))
+        except ValueError as e:
+            raise WeakmirError(str(e)) from None
+
+    @property
+    def rates(self) -> NoiseRates:
+        return NoiseRates(self.bleed, self.wrong_label, self.merge)
+
+    def options(self) -> dict:
+        """The options that decide track content (not ``tracks`` nor ``jobs``)."""
+        d = asdict(self)
+        d.pop("tracks")
+        d.pop("jobs")
+        d["splits"] = list(self.splits)
+        return d
+
+    def fingerprint(self) -> str:
+        return hashlib.sha1(json.dumps(self.options(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def track_split(index: int, seed: int, splits) -> str:
+    """Split of track ``index``: exact proportions in every block of 10 tracks."""
+    block = index // 10
+    perm = np.random.default_rng([seed, 7919, block]).permutation(10)
+    n_train = int(round(splits[0] * 10))
+    n_valid = int(round(splits[1] * 10))
+    r = perm[index % 10]
+    return "train" if r < n_train else "valid" if r < n_train + n_valid else "test"
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+_RENDERER: Renderer | None = None
+
+
+def _init_worker(soundfont: str, sample_rate: int) -> None:
+    global _RENDERER
+    _RENDERER = Renderer(soundfont, sample_rate)
+
+
+def _score_midi(parts: list[Part], path: Path) -> None:
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI()
+    for p in parts:
+        inst = pretty_midi.Instrument(program=int(p.program), is_drum=p.is_drum, name=p.name)
+        for on, off, pitch, vel in p.notes:
+            inst.notes.append(pretty_midi.Note(velocity=int(vel), pitch=int(pitch), start=float(on), end=float(off)))
+        pm.instruments.append(inst)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pm.write(str(tmp))
+    os.replace(tmp, path)
+
+
+def render_track(config: SynthConfig, index: int, out: Path) -> dict:
+    """Render track ``index`` into ``out/tracks/<id>/``; returns the track record dict."""
+    from .chorale import catalog, chorale_parts
+    from .pop import pop_parts
+
+    rng = np.random.default_rng([config.seed, PRESETS.index(config.preset), index])
+    track_id = f"{config.preset}-{index:04d}"
+    if config.preset == "chorale":
+        cat = catalog()
+        order = np.random.default_rng([config.seed, 104729]).permutation(len(cat))
+        parts, duration, prov = chorale_parts(cat[order[index % len(cat)]], rng, config.seconds, config.programs)
+    else:
+        parts, duration, prov = pop_parts(rng, config.seconds)
+    sr = config.sample_rate
+    frames = int(round(duration * sr))
+
+    renderer = _RENDERER if _RENDERER is not None and _RENDERER.sample_rate == sr else Renderer(config.soundfont, sr)
+    audio = [renderer.render(p, frames) for p in parts]
+    mix = np.sum(audio, axis=0)
+    peak = float(np.abs(mix).max())
+    if peak == 0:
+        raise WeakmirError(f"track {track_id}: rendered silence; check that {config.soundfont} is a General MIDI SoundFont")
+    scale = PEAK / peak
+    audio = [a * scale for a in audio]
+
+    labels = [instrument_stem(p.instrument) for p in parts]
+    plan = plan_corruption(labels, config.rates, rng)
+    noisy = apply_plan(audio, plan)
+
+    final = out / "tracks" / track_id
+    tmp = out / "tracks" / f".{track_id}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    rel = lambda p: _rel(final / p.relative_to(tmp), out)  # noqa: E731  (paths as they will be)
+
+    stems = []
+    for i, (p, a) in enumerate(zip(parts, audio)):
+        clean = save(tmp / "stems" / f"{p.name}.flac", a, sr, subtype="PCM_16")
+        notes_p = tmp / "notes" / f"{p.name}.csv"
+        write_notes(notes_p, p.notes)
+        f0_p = None
+        if not p.is_drum and is_monophonic(p.notes):
+            f0_p = tmp / "f0" / f"{p.name}.csv"
+            write_f0(f0_p, *f0_from_notes(p.notes, duration, config.f0_hop))
+        c = plan[i]
+        own = labels[i]
+        observed, true, instruments = own, {own}, [p.instrument]
+        corruption, path, clean_path, hidden = None, clean, None, False
+        if c is not None and c["kind"] in ("bleed", "merge"):
+            j = c["source"]
+            true.add(labels[j])
+            instruments.append(parts[j].instrument)
+            x = noisy[i]
+            corruption = {"kind": c["kind"], "source": parts[j].name}
+            if c["kind"] == "bleed":
+                corruption["gain_db"] = round(c["gain_db"], 2)
+            pk = float(np.abs(x).max())
+            if pk > PEAK:
+                x = x * (PEAK / pk)
+                corruption["rescaled_db"] = round(20 * np.log10(PEAK / pk), 2)
+            path = save(tmp / "noisy" / f"{p.name}.flac", x, sr, subtype="PCM_16")
+            clean_path = clean
+        elif c is not None and c["kind"] == "wrong_label":
+            observed = c["label"]
+            corruption = {"kind": "wrong_label", "true_label": own}
+        elif c is not None and c["kind"] == "absorbed":
+            hidden = True
+        prov = {"program": int(p.program), "is_drum": bool(p.is_drum), "pan": round(p.pan, 3),
+                "gain_db": round(p.gain_db, 2), "source_label": own, **p.meta}
+        if hidden:
+            prov["merged_into"] = parts[c["into"]].name
+        stems.append(Stem(
+            id=p.name, path=rel(path), sample_rate=sr, channels=2, frames=frames,
+            labels=LabelSet.complete([observed], STEMS4), true_labels=sorted(true, key=STEMS4.index),
+            instruments=instruments, notes=rel(notes_p), f0=rel(f0_p) if f0_p else None,
+            corruption=corruption, clean_path=rel(clean_path) if clean_path else None, hidden=hidden,
+            provenance=prov,
+        ))
+    mixture = save(tmp / "mixture.flac", np.sum(audio, axis=0), sr, subtype="PCM_16")
+    _score_midi(parts, tmp / "score.mid")
+    true_tags = sorted({t for p in parts if (t := instrument_tag(p.instrument))}, key=OPENMIC.index)
+    tags = drop_tags(true_tags, OPENMIC, config.missing, rng)
+    track = Track(
+        id=track_id, split=track_split(index, config.seed, config.splits), sample_rate=sr,
+        duration=round(frames / sr, 6), stems=stems, mixture=rel(mixture), score=rel(tmp / "score.mid"),
+        tags=tags, true_tags=true_tags,
+        provenance={"preset": config.preset, "index": index, "seed": config.seed,
+                    "config": config.fingerprint(), **prov},
+    )
+    record = track.to_dict(STEMS4, OPENMIC)
+    (tmp / "track.json").write_text(json.dumps(record, indent=1) + "\n")
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return record
+
+
+def _worker(args):
+    config, index, out = args
+    return index, render_track(config, index, Path(out))
+
+
+def _load_finished(out: Path, config: SynthConfig, index: int) -> dict | None:
+    p = out / "tracks" / f"{config.preset}-{index:04d}" / "track.json"
+    if not p.exists():
+        return None
+    try:
+        rec = json.loads(p.read_text())
+    except json.JSONDecodeError:
+        return None
+    return rec if rec.get("provenance", {}).get("config") == config.fingerprint() else None
+
+
+def build_corpus(out: str | os.PathLike, config: SynthConfig, progress: bool = True) -> tuple[Manifest, dict]:
+    """Render (or resume) a corpus into ``out``; returns the manifest and run stats."""
+    out = Path(out)
+    soundfont = find_soundfont(config.soundfont or None)
+    config = SynthConfig(**{**asdict(config), "soundfont": str(soundfont), "splits": tuple(config.splits)})
+    if out.exists() and not out.is_dir():
+        raise WeakmirError(f"{out}: exists and is not a folder; choose another output folder")
+    opts_path = out / "synth.json"
+    if opts_path.exists():
+        prev = json.loads(opts_path.read_text()).get("options")
+        if prev != config.options():
+            diff = sorted(k for k in config.options() if prev is None or prev.get(k) != config.options()[k])
+            raise WeakmirError(f"{out}: was built with other options ({', '.join(diff)} differ); use a new folder or the same options to resume")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".synth.json.tmp"
+    tmp.write_text(json.dumps({"options": config.options(), "weakmir": "synth"}, indent=1) + "\n")
+    os.replace(tmp, opts_path)
+
+    t0 = time.perf_counter()
+    records: dict[int, dict] = {}
+    todo = []
+    for i in range(config.tracks):
+        rec = _load_finished(out, config, i)
+        if rec is None:
+            todo.append(i)
+        else:
+            records[i] = rec
+    jobs = config.jobs or min(os.cpu_count() or 1, max(1, len(todo)))
+    from tqdm import tqdm
+
+    bar = tqdm(total=config.tracks, initial=len(records), desc=f"synth {config.preset}", unit="track",
+               disable=not progress, leave=False)
+    try:
+        if jobs <= 1 or len(todo) <= 1:
+            _init_worker(str(soundfont), config.sample_rate)
+            for i in todo:
+                records[i] = render_track(config, i, out)
+                bar.update()
+        else:
+            with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(str(soundfont), config.sample_rate)) as ex:
+                futs = [ex.submit(_worker, (config, i, str(out))) for i in todo]
+                for f in as_completed(futs):
+                    i, rec = f.result()
+                    records[i] = rec
+                    bar.update()
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - t0
+    tracks = [Track.from_dict(records[i], str(out)) for i in range(config.tracks)]
+    manifest = Manifest(tracks=tracks, root=out.resolve(), name=f"weakmir synth {config.preset} seed {config.seed}")
+    manifest.write(out / "manifest.json")
+    rendered_seconds = sum(records[i]["duration"] for i in todo)
+    stats = {"rendered_tracks": len(todo), "skipped_tracks": config.tracks - len(todo), "seconds": elapsed,
+             "x_realtime": rendered_seconds / elapsed if elapsed > 0 and todo else None, "jobs": jobs}
+    return manifest, stats

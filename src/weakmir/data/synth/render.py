@@ -1,0 +1,133 @@
+"""Render score parts to audio with FluidSynth and a General MIDI SoundFont.
+
+One stem per part: the synthesizer is reset between parts, FluidSynth's own
+reverb and chorus are off (the mixing-effects chain is ours to apply), and
+samples come out as float32 (``fluid_synth_write_float``), so nothing clips or
+is quantised inside the renderer. The SoundFont is loaded once per
+:class:`Renderer` (once per worker process).
+
+Shapes: a rendered part is ``(2, frames)`` float32 (FluidSynth is stereo).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import SoundFontError
+
+SOUNDFONT_CANDIDATES = (
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/sounds/sf2/default-GM.sf2",
+    "/usr/share/soundfonts/FluidR3_GM.sf2",
+    "/usr/share/soundfonts/default.sf2",
+)
+APT_HINT = "apt-get install -y --no-install-recommends fluidsynth fluid-soundfont-gm"
+
+
+@dataclass
+class Part:
+    """One instrument part of a score.
+
+    ``notes`` is ``(n, 4)``: onset s, offset s, MIDI pitch, velocity (1-127).
+    ``pan`` in [-1, 1]. ``name`` is the stem id.
+    """
+
+    name: str
+    program: int
+    instrument: str
+    notes: np.ndarray
+    is_drum: bool = False
+    pan: float = 0.0
+    gain_db: float = 0.0
+    meta: dict = field(default_factory=dict)
+
+
+def find_soundfont(path: str | os.PathLike | None = None) -> Path:
+    """The SoundFont to use: ``path``, else ``$WEAKMIR_SOUNDFONT``, else a Debian default."""
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise SoundFontError(f"{p}: SoundFont not found; pass an existing .sf2 file to --soundfont")
+        return p
+    env = os.environ.get("WEAKMIR_SOUNDFONT")
+    if env:
+        p = Path(env)
+        if not p.is_file():
+            raise SoundFontError(f"{p} (from $WEAKMIR_SOUNDFONT): SoundFont not found; fix or unset the variable")
+        return p
+    for c in SOUNDFONT_CANDIDATES:
+        if Path(c).is_file():
+            return Path(c)
+    raise SoundFontError(f"no General MIDI SoundFont found (looked in {', '.join(SOUNDFONT_CANDIDATES)}); run: {APT_HINT} (as root), or pass --soundfont FILE.sf2")
+
+
+def _import_fluidsynth():
+    try:
+        import fluidsynth
+    except ImportError as e:  # pyfluidsynth raises ImportError when libfluidsynth is missing
+        raise SoundFontError(f"the FluidSynth library cannot be loaded ({e}); run: {APT_HINT} (as root) and pip install pyfluidsynth") from e
+    return fluidsynth
+
+
+class Renderer:
+    """A FluidSynth instance with one SoundFont loaded."""
+
+    def __init__(self, soundfont: str | os.PathLike, sample_rate: int = 44100, gain: float = 0.5):
+        fs = _import_fluidsynth()
+        self.sample_rate = int(sample_rate)
+        self.soundfont = Path(soundfont)
+        self.synth = fs.Synth(gain=gain, samplerate=float(sample_rate),
+                              **{"synth.reverb.active": 0, "synth.chorus.active": 0})
+        self.sfid = self.synth.sfload(str(self.soundfont))
+        if self.sfid == -1:
+            raise SoundFontError(f"{self.soundfont}: not a valid SoundFont (.sf2); pass a General MIDI .sf2 file to --soundfont")
+        self._write = fs.cfunc(
+            "fluid_synth_write_float", ctypes.c_int,
+            ("synth", ctypes.c_void_p, 1), ("len", ctypes.c_int, 1),
+            ("lout", ctypes.c_void_p, 1), ("loff", ctypes.c_int, 1), ("lincr", ctypes.c_int, 1),
+            ("rout", ctypes.c_void_p, 1), ("roff", ctypes.c_int, 1), ("rincr", ctypes.c_int, 1),
+        )
+
+    def _block(self, n: int) -> np.ndarray:
+        buf = np.zeros(2 * n, dtype=np.float32)
+        if n > 0:
+            ptr = buf.ctypes.data
+            self._write(self.synth.synth, n, ptr, 0, 2, ptr, 1, 2)
+        return buf.reshape(n, 2).T
+
+    def render(self, part: Part, frames: int) -> np.ndarray:
+        """Render one part to exactly ``frames`` samples, shape ``(2, frames)``."""
+        s = self.synth
+        s.system_reset()
+        self._block(4096)  # flush anything still sounding from the previous part
+        chan = 9 if part.is_drum else 0
+        if part.is_drum:
+            s.program_select(9, self.sfid, 128, 0)
+        else:
+            s.program_select(0, self.sfid, 0, int(part.program))
+        s.cc(chan, 7, 100)
+        s.cc(chan, 10, int(np.clip(round(64 + 63 * part.pan), 0, 127)))
+        events = []
+        for on, off, p, v in np.asarray(part.notes).reshape(-1, 4):
+            events.append((on, 1, int(p), int(np.clip(v, 1, 127))))
+            events.append((off, 0, int(p), 0))
+        events.sort(key=lambda e: (e[0], e[1]))
+        pos, chunks = 0, []
+        for t, kind, p, v in events:
+            k = min(int(round(t * self.sample_rate)), frames)
+            if k > pos:
+                chunks.append(self._block(k - pos))
+                pos = k
+            if kind:
+                s.noteon(chan, p, v)
+            else:
+                s.noteoff(chan, p)
+        if pos < frames:
+            chunks.append(self._block(frames - pos))
+        out = np.concatenate(chunks, axis=1) if chunks else np.zeros((2, frames), np.float32)
+        return out[:, :frames] * np.float32(10 ** (part.gain_db / 20.0))

@@ -1,0 +1,27 @@
+"""User-facing errors.
+
+Every error a user can cause by bad input is a :class:`WeakmirError` whose
+message is one line that names the offending thing (file, track, label) and
+says how to fix it. The CLI prints it as ``weakmir: error: ...`` and exits 2.
+"""
+
+from __future__ import annotations
+
+
+class WeakmirError(Exception):
+    """Bad input or environment; the message names the thing and the fix."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
+
+
+class AudioError(WeakmirError):
+    """An audio file is missing, unreadable, silent, or holds NaN/inf."""
+
+
+class ManifestError(WeakmirError):
+    """A manifest is empty, malformed, or refers to unknown labels or files."""
+
+
+class SoundFontError(WeakmirError):
+    """No usable General MIDI SoundFont or FluidSynth library."""
