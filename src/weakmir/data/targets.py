@@ -25,7 +25,7 @@ from .labels import LabelSet
 
 PIANO_LOW, PIANO_KEYS = 21, 88
 CREPE_BINS = 360
-CREPE_CENTS = np.linspace(0, 7180, CREPE_BINS) + 1997.3794084376191  # cents above 10 Hz, 32.7 Hz .. 1975.5 Hz
+CREPE_CENTS = np.linspace(0, 7180, CREPE_BINS) + 1997.3794084376191  # cents above 10 Hz: 31.7 Hz .. 2006 Hz
 
 
 def multi_hot(labels, vocab) -> tuple[np.ndarray, np.ndarray]:

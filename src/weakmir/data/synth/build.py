@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import time
@@ -154,7 +155,7 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
     frames = int(round(duration * sr))
 
     renderer = _RENDERER if _RENDERER is not None and _RENDERER.sample_rate == sr else Renderer(config.soundfont, sr)
-    audio = [renderer.render(p, frames) for p in parts]
+    audio = renderer.render_parts(parts, frames)
     mix = np.sum(audio, axis=0)
     peak = float(np.abs(mix).max())
     if peak == 0:
@@ -204,16 +205,16 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
             corruption = {"kind": "wrong_label", "true_label": own}
         elif c is not None and c["kind"] == "absorbed":
             hidden = True
-        prov = {"program": int(p.program), "is_drum": bool(p.is_drum), "pan": round(p.pan, 3),
-                "gain_db": round(p.gain_db, 2), "source_label": own, **p.meta}
+        stem_prov = {"program": int(p.program), "is_drum": bool(p.is_drum), "pan": round(p.pan, 3),
+                     "gain_db": round(p.gain_db, 2), "source_label": own, **p.meta}
         if hidden:
-            prov["merged_into"] = parts[c["into"]].name
+            stem_prov["merged_into"] = parts[c["into"]].name
         stems.append(Stem(
             id=p.name, path=rel(path), sample_rate=sr, channels=2, frames=frames,
             labels=LabelSet.complete([observed], STEMS4), true_labels=sorted(true, key=STEMS4.index),
             instruments=instruments, notes=rel(notes_p), f0=rel(f0_p) if f0_p else None,
             corruption=corruption, clean_path=rel(clean_path) if clean_path else None, hidden=hidden,
-            provenance=prov,
+            provenance=stem_prov,
         ))
     mixture = save(tmp / "mixture.flac", np.sum(audio, axis=0), sr, subtype="PCM_16")
     _score_midi(parts, tmp / "score.mid")
@@ -289,7 +290,11 @@ def build_corpus(out: str | os.PathLike, config: SynthConfig, progress: bool = T
                 records[i] = render_track(config, i, out)
                 bar.update()
         else:
-            with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(str(soundfont), config.sample_rate)) as ex:
+            # spawn, not fork: forking a process that already holds torch/OpenMP
+            # threads (a test session, a notebook) can deadlock the children
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
+                                     initargs=(str(soundfont), config.sample_rate)) as ex:
                 futs = [ex.submit(_worker, (config, i, str(out))) for i in todo]
                 for f in as_completed(futs):
                     i, rec = f.result()

@@ -1,0 +1,47 @@
+"""Shared fixtures: seeded RNG, tiny corpora rendered once per session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from weakmir.errors import SoundFontError
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def _soundfont_or_skip():
+    from weakmir.data.synth.render import _import_fluidsynth, find_soundfont
+
+    try:
+        _import_fluidsynth()
+        return find_soundfont()
+    except SoundFontError as e:
+        pytest.skip(f"rendering needs FluidSynth and a GM SoundFont ({e}); 'make test' installs them")
+
+
+def _build(tmp_path_factory, name, **kw):
+    from weakmir.data.synth.build import SynthConfig, build_corpus
+
+    _soundfont_or_skip()
+    out = tmp_path_factory.mktemp(name)
+    cfg = SynthConfig(**kw)
+    manifest, stats = build_corpus(out, cfg, progress=False)
+    return out, manifest, stats, cfg
+
+
+@pytest.fixture(scope="session")
+def chorale_corpus(tmp_path_factory):
+    """3 chorale tracks of 8 s, label noise on, half the tags missing."""
+    return _build(tmp_path_factory, "chorale", preset="chorale", tracks=3, seconds=8.0, seed=5,
+                  bleed=0.2, wrong_label=0.2, merge=0.2, missing=0.5, jobs=1)
+
+
+@pytest.fixture(scope="session")
+def pop_corpus(tmp_path_factory):
+    """6 pop tracks of 8 s, label noise on."""
+    return _build(tmp_path_factory, "pop", preset="pop", tracks=6, seconds=8.0, seed=3,
+                  bleed=0.15, wrong_label=0.15, merge=0.15, missing=0.3, jobs=2)

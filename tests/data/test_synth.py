@@ -1,0 +1,169 @@
+"""Properties of the rendered embedded corpus (needs FluidSynth + GM SoundFont)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from weakmir.audio import load
+from weakmir.audio.silence import frame_rms_db
+from weakmir.data.labels import OPENMIC, STEMS4
+from weakmir.data.manifest import Manifest
+from weakmir.data.notes import read_f0, read_notes
+from weakmir.data.synth.build import SynthConfig, build_corpus, track_split
+from weakmir.data.synth.chorale import catalog
+from weakmir.errors import SoundFontError, WeakmirError
+
+
+def test_catalog_has_300_usable_chorales():
+    cat = catalog()
+    assert len(cat) >= 300 and len(set(cat)) == len(cat)
+
+
+def test_splits_are_exact_per_block():
+    s = [track_split(i, 0, (0.8, 0.1, 0.1)) for i in range(20)]
+    assert s.count("train") == 16 and s.count("valid") == 2 and s.count("test") == 2
+
+
+@pytest.mark.parametrize("corpus", ["chorale_corpus", "pop_corpus"])
+def test_manifest_mixture_and_levels(request, corpus):
+    out, m, stats, cfg = request.getfixturevalue(corpus)
+    m2 = Manifest.read(out / "manifest.json")
+    assert m2.to_dict() == m.to_dict() and len(m2.tracks) == cfg.tracks
+    for t in m2.tracks:
+        mix, sr = load(m2.resolve(t.mixture))
+        assert sr == cfg.sample_rate and mix.shape[1] == round(t.duration * sr)
+        assert np.abs(mix).max() <= 10 ** (-1 / 20) + 1e-4  # peak -1 dBFS: no clipping
+        clean = sum(load(m2.resolve(p))[0] for _, p, _ in t.clean_stems())
+        assert np.abs(mix - clean).max() < 2e-4  # mixture = sum of clean stems (16-bit rounding)
+        # observed tags never contradict the true tags
+        assert t.tags.present <= set(t.true_tags) and not (t.tags.absent & set(t.true_tags))
+        assert set(t.true_tags) <= set(OPENMIC)
+
+
+def test_rendered_energy_lies_where_notes_are(chorale_corpus, pop_corpus):
+    for out, m, _, _ in (chorale_corpus, pop_corpus):
+        t = m.tracks[0]
+        for s in t.stems:
+            x, sr = load(m.resolve(s.clean_path or s.path))
+            notes = read_notes(m.resolve(s.notes))
+            hop = 512
+            level = frame_rms_db(x, 2048, hop)
+            energy = 10 ** (level / 10)
+            times = np.arange(len(level)) * hop / sr
+            inside = np.zeros(len(level), bool)
+            for on, off, _, _ in notes:
+                inside |= (times >= on - 0.05) & (times <= off + 1.0)  # + release tail
+            frac = energy[inside].sum() / energy.sum()
+            assert frac > 0.995, (t.id, s.id, frac)
+            if (~inside).sum() > 20:  # gaps are near-silent
+                assert level[~inside].max() < level[inside].max() - 40
+
+
+def test_f0_of_rendered_part_matches_score(chorale_corpus):
+    pytest.importorskip("librosa")
+    from weakmir.audio.crepe import track_f0
+
+    out, m, _, _ = chorale_corpus
+    t = m.tracks[0]
+    for s in t.stems[:2]:
+        assert s.f0 is not None
+        x, sr = load(m.resolve(s.clean_path or s.path))
+        times, f0, _ = track_f0(x, sr, model="tiny")
+        rt, rf, rv = read_f0(m.resolve(s.f0))
+        n = min(len(times), len(rt))
+        voiced = rv[:n] > 0
+        edge = np.zeros(n, bool)
+        for c in np.flatnonzero(np.diff(rv[:n]) != 0):
+            edge[max(0, c - 3):c + 4] = True  # +-30 ms around note starts/ends
+        sel = voiced & ~edge
+        cents = np.abs(1200 * np.log2(f0[:n][sel] / rf[:n][sel]))
+        assert sel.sum() > 200
+        assert np.mean(cents < 50) > 0.9, (s.id, np.median(cents))
+
+
+def test_label_noise_recorded_and_true_labels_kept(pop_corpus):
+    out, m, _, _ = pop_corpus
+    kinds = set()
+    for t in m.tracks:
+        for s in t.stems:
+            own = s.provenance["source_label"]
+            assert own in s.true_labels
+            c = s.corruption
+            if c is None:
+                assert s.observed == ([own] if not s.hidden else s.observed) and s.clean_path is None
+                continue
+            kinds.add(c["kind"])
+            if c["kind"] == "wrong_label":
+                assert s.observed != [own] and s.true_labels == [own] and c["true_label"] == own
+            else:  # bleed / merge: audio altered, true labels list both sources
+                src = next(x for x in t.stems if x.id == c["source"])
+                assert set(s.true_labels) == {own, src.provenance["source_label"]}
+                noisy, _ = load(m.resolve(s.path))
+                clean, _ = load(m.resolve(s.clean_path))
+                other, _ = load(m.resolve(src.clean_path or src.path))
+                resid = noisy - clean * (1 if "rescaled_db" not in c else 10 ** (c["rescaled_db"] / 20))
+                assert np.abs(resid).max() > 1e-3
+                if c["kind"] == "merge":
+                    assert src.hidden and src.provenance["merged_into"] == s.id
+    assert kinds  # the fixture's rates make at least one kind appear
+
+
+def test_deterministic_and_independent_of_jobs(pop_corpus, tmp_path):
+    out, m, _, cfg = pop_corpus  # built with jobs=2
+    again, _ = build_corpus(tmp_path, SynthConfig(**{**cfg.__dict__, "tracks": 2, "jobs": 1}), progress=False)
+    for a, b in zip(again.tracks, m.tracks[:2]):
+        assert a.to_dict() == b.to_dict()
+        xa, _ = load(again.resolve(a.mixture))
+        xb, _ = load(m.resolve(b.mixture))
+        assert np.array_equal(xa, xb)
+
+
+def test_resume_skips_finished_and_refuses_other_options(tmp_path, chorale_corpus):
+    _, _, _, cfg = chorale_corpus
+    cfg = SynthConfig(**{**cfg.__dict__, "tracks": 2, "seconds": 4.0})
+    _, s1 = build_corpus(tmp_path, cfg, progress=False)
+    assert s1["rendered_tracks"] == 2
+    _, s2 = build_corpus(tmp_path, cfg, progress=False)
+    assert s2["rendered_tracks"] == 0 and s2["skipped_tracks"] == 2
+    shutil.rmtree(tmp_path / "tracks" / "chorale-0001")
+    m3, s3 = build_corpus(tmp_path, SynthConfig(**{**cfg.__dict__, "tracks": 3}), progress=False)
+    assert s3["rendered_tracks"] == 2 and len(m3.tracks) == 3
+    with pytest.raises(WeakmirError, match="seed differ"):
+        build_corpus(tmp_path, SynthConfig(**{**cfg.__dict__, "seed": 99}), progress=False)
+    assert not list((tmp_path / "tracks").glob(".*.tmp"))
+
+
+def test_score_midi_matches_notes(chorale_corpus):
+    import pretty_midi
+
+    out, m, _, _ = chorale_corpus
+    t = m.tracks[1]
+    pm = pretty_midi.PrettyMIDI(str(m.resolve(t.score)))
+    assert [i.name for i in pm.instruments] == [s.id for s in t.stems]
+    for inst, s in zip(pm.instruments, t.stems):
+        notes = read_notes(m.resolve(s.notes))
+        got = np.array(sorted((n.start, n.pitch) for n in inst.notes))
+        want = np.array(sorted((on, p) for on, _, p, _ in notes))
+        assert np.allclose(got, want, atol=2e-3)
+
+
+def test_chorale_stems_are_bach10_instruments(chorale_corpus):
+    _, m, _, _ = chorale_corpus
+    for t in m.tracks:
+        assert [s.id for s in t.stems] == ["violin", "clarinet", "saxophone", "bassoon"]
+        assert all(set(s.true_labels) <= set(STEMS4) for s in t.stems)
+        assert json.loads(json.dumps(t.provenance))["source"].startswith("music21 corpus bach/")
+
+
+def test_missing_soundfont_is_one_line_and_writes_nothing(tmp_path):
+    out = tmp_path / "corpus"
+    with pytest.raises(SoundFontError, match=r"nope\.sf2: SoundFont not found; pass an existing"):
+        build_corpus(out, SynthConfig(tracks=1, seconds=2, soundfont=str(tmp_path / "nope.sf2")), progress=False)
+    assert not out.exists()
+    bad = tmp_path / "bad.sf2"
+    bad.write_bytes(b"not a soundfont")
+    pytest.importorskip("fluidsynth")
+    with pytest.raises(SoundFontError, match=r"bad\.sf2: not a valid SoundFont"):
+        build_corpus(out, SynthConfig(tracks=1, seconds=2, soundfont=str(bad)), progress=False)
