@@ -60,3 +60,15 @@ def test_order_and_skips(stereo):
     assert integrated_loudness(effects.apply_chain(stereo, SR, p), SR) == pytest.approx(-18.0, abs=0.1)
     with pytest.raises(ValueError, match="unknown effects backend"):
         effects.EffectsConfig(backend="sox")
+
+
+def test_block_delay_recursion_equals_iir_filter():
+    import scipy.signal
+
+    x = np.random.default_rng(0).standard_normal((2, 5000))
+    for d, b0, bd, a in ((37, -0.5, 1.0, 0.5), (1, 0.0, 1.0, 0.9), (4999, 0.3, 1.0, 0.2)):
+        b = np.zeros(d + 1)
+        b[0], b[d] = b0, bd
+        den = np.zeros(d + 1)
+        den[0], den[d] = 1.0, -a
+        assert np.allclose(effects._delay_recursion(x, d, b0, bd, a), scipy.signal.lfilter(b, den, x, axis=-1))

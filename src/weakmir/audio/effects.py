@@ -99,6 +99,21 @@ def compress(x, sample_rate, threshold_db, ratio, attack_ms, release_ms, backend
     return (x * gain).astype(np.float32)
 
 
+def _delay_recursion(x: np.ndarray, d: int, b0: float, bd: float, a: float) -> np.ndarray:
+    """``y[n] = b0 x[n] + bd x[n-d] + a y[n-d]`` along the last axis.
+
+    Every sample depends only on samples ``d`` back, so blocks of ``d``
+    samples are computed at once: a loop of ``T / d`` vectorised steps
+    instead of a ``d``-th order IIR filter (what ``lfilter`` would run).
+    """
+    T = x.shape[-1]
+    y = b0 * x
+    for s in range(d, T, d):
+        e = min(s + d, T)
+        y[..., s:e] += bd * x[..., s - d:e - d] + a * y[..., s - d:e - d]
+    return y
+
+
 _COMB_MS = (25.31, 26.94, 28.96, 30.75, 32.24, 33.81, 35.31, 36.67)
 _ALLPASS_MS = (12.61, 10.0, 7.73, 5.1)
 
@@ -110,27 +125,15 @@ def reverb(x, sample_rate, room_size, damping, wet_level, backend="pedalboard"):
 
         fx = pedalboard.Reverb(room_size=room_size, damping=damping, wet_level=wet_level, dry_level=1.0 - wet_level)
         return fx(np.ascontiguousarray(x, dtype=np.float32), sample_rate)
-    # numpy Freeverb-like: parallel damped combs, then series allpasses
+    # numpy Freeverb-like: parallel feedback combs, then series Schroeder allpasses
     x = np.asarray(x, dtype=np.float64)
-    feedback = 0.7 + 0.28 * room_size
+    feedback = (0.7 + 0.28 * room_size) * (1 - 0.5 * damping)
     wet = np.zeros_like(x)
     for k, ms in enumerate(_COMB_MS):
         d = int(sample_rate * ms / 1000.0) + 23 * (k % 2)
-        # y[n] = x[n-d] + feedback * lowpass(y)[n-d], approximated by IIR with damping on the input
-        b = np.zeros(d + 1)
-        b[d] = 1.0
-        aa = np.zeros(d + 1)
-        aa[0] = 1.0
-        aa[d] = -feedback * (1 - damping)
-        wet += scipy.signal.lfilter(b, aa, x, axis=-1)
+        wet += _delay_recursion(x, d, b0=0.0, bd=1.0, a=feedback)
     for ms in _ALLPASS_MS:
-        d = int(sample_rate * ms / 1000.0)
-        g = 0.5
-        b = np.zeros(d + 1)
-        b[0], b[d] = -g, 1.0
-        aa = np.zeros(d + 1)
-        aa[0], aa[d] = 1.0, -g
-        wet = scipy.signal.lfilter(b, aa, wet, axis=-1)
+        wet = _delay_recursion(wet, int(sample_rate * ms / 1000.0), b0=-0.5, bd=1.0, a=0.5)
     wet *= 0.015
     return ((1 - wet_level) * x + wet_level * wet).astype(np.float32)
 
