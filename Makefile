@@ -14,6 +14,12 @@ APT_PKGS := fluidsynth fluid-soundfont-gm
 .PHONY: demo test install sysdeps clean
 
 sysdeps:
+	@if ! $(PYTHON) -c "import ensurepip, venv" >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" != "0" ]; then \
+	    echo "weakmir: Python's venv module is missing; run: sudo apt-get install -y --no-install-recommends python3-venv" >&2; exit 1; \
+	  fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null; \
+	fi
 	@if ! ldconfig -p 2>/dev/null | grep -q libfluidsynth || [ ! -f "$(SF2)" ]; then \
 	  if [ "$$(id -u)" != "0" ]; then \
 	    echo "weakmir: FluidSynth or the GM SoundFont is missing; run: sudo apt-get update && sudo apt-get install -y --no-install-recommends $(APT_PKGS)" >&2; exit 1; \

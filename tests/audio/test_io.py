@@ -19,12 +19,16 @@ def test_roundtrip(tmp_path, rng, ext, subtype, tol):
     assert seg.shape == (2, 20) and np.all(seg[:, 10:] == 0)
 
 
-def test_ogg_reads_back_close(tmp_path):
+@pytest.mark.parametrize("ext", [".ogg", ".mp3"])
+def test_lossy_formats_read_back_close(tmp_path, ext):
     t = np.arange(44100) / 44100
     x = np.stack([0.5 * np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32)
-    y, _ = io.load(io.save(tmp_path / "a.ogg", x, 44100))
-    n = min(y.shape[1], x.shape[1])
-    assert np.corrcoef(x[0, 1000:n - 1000], y[0, 1000:n - 1000])[0, 1] > 0.99
+    y, sr = io.load(io.save(tmp_path / f"a{ext}", x, 44100))
+    assert sr == 44100 and y.shape[0] == 2
+    # codecs add a delay: compare spectra, not samples
+    spec = np.abs(np.fft.rfft(y[0, 4410:44100 - 4410]))
+    assert abs(np.argmax(spec) * 44100 / (44100 - 8820) - 440) < 2
+    assert np.sqrt(np.mean(y[0, 4410:-4410] ** 2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.05)
 
 
 def test_resample_and_channels(tmp_path):

@@ -33,12 +33,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ManifestError
+from ..files import atomic_write_text
 from .labels import LabelSet, check_labels, vocabulary
 
 FORMAT = "weakmir.manifest"
@@ -238,18 +238,7 @@ class Manifest:
 
     def write(self, path: str | os.PathLike) -> Path:
         """Write atomically (temp file + rename) as indented JSON."""
-        path = Path(path)
-        text = json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".json", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
     def from_dict(cls, d: dict, root: Path, source: str = "manifest") -> "Manifest":

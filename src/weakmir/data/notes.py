@@ -11,28 +11,15 @@ Units: seconds, MIDI pitch numbers (A4 = 69), Hz.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ManifestError
+from ..files import atomic_write_text
 
 NOTES_HEADER = "onset_s,offset_s,midi_pitch,velocity"
 F0_HEADER = "time_s,frequency_hz,voicing"
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def as_notes(notes) -> np.ndarray:
@@ -46,7 +33,7 @@ def as_notes(notes) -> np.ndarray:
 def write_notes(path, notes) -> None:
     a = as_notes(notes)
     rows = "".join(f"{on:.6f},{off:.6f},{int(p)},{int(v)}\n" for on, off, p, v in a)
-    _atomic_text(Path(path), NOTES_HEADER + "\n" + rows)
+    atomic_write_text(Path(path), NOTES_HEADER + "\n" + rows)
 
 
 def read_notes(path) -> np.ndarray:
@@ -93,7 +80,7 @@ def f0_from_notes(notes, duration: float, hop: float = 0.01) -> tuple[np.ndarray
 
 def write_f0(path, times, frequency, voicing) -> None:
     rows = "".join(f"{t:.4f},{f:.4f},{int(v)}\n" for t, f, v in zip(times, frequency, voicing))
-    _atomic_text(Path(path), F0_HEADER + "\n" + rows)
+    atomic_write_text(Path(path), F0_HEADER + "\n" + rows)
 
 
 def read_f0(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

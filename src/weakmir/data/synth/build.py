@@ -40,6 +40,7 @@ import numpy as np
 
 from ...audio.io import save
 from ...errors import WeakmirError
+from ...files import atomic_write_text
 from ..corruption import NoiseRates, apply_plan, drop_tags, plan_corruption
 from ..labels import OPENMIC, STEMS4, LabelSet, instrument_stem, instrument_tag
 from ..manifest import Manifest, Stem, Track
@@ -265,9 +266,7 @@ def build_corpus(out: str | os.PathLike, config: SynthConfig, progress: bool = T
             diff = sorted(k for k in config.options() if prev is None or prev.get(k) != config.options()[k])
             raise WeakmirError(f"{out}: was built with other options ({', '.join(diff)} differ); use a new folder or the same options to resume")
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".synth.json.tmp"
-    tmp.write_text(json.dumps({"options": config.options(), "weakmir": "synth"}, indent=1) + "\n")
-    os.replace(tmp, opts_path)
+    atomic_write_text(opts_path, json.dumps({"options": config.options(), "weakmir": "synth"}, indent=1) + "\n")
 
     t0 = time.perf_counter()
     records: dict[int, dict] = {}
