@@ -61,7 +61,7 @@ def test_rendered_energy_lies_where_notes_are(chorale_corpus, pop_corpus):
                 assert level[~inside].max() < level[inside].max() - 40
 
 
-def test_f0_of_rendered_part_matches_score(chorale_corpus):
+def test_f0_of_rendered_part_matches_score(chorale_corpus, pop_corpus):
     pytest.importorskip("librosa")
     from weakmir.audio.crepe import import_torchcrepe, track_f0
 
@@ -70,9 +70,9 @@ def test_f0_of_rendered_part_matches_score(chorale_corpus):
     except WeakmirError as e:
         pytest.skip(f"{e} ('make test' installs it)")
 
-    out, m, _, _ = chorale_corpus
-    t = m.tracks[0]
-    for s in t.stems[:2]:
+    chorale, pop = chorale_corpus[1], pop_corpus[1]
+    vocals = [(pop, s) for t in pop.tracks for s in t.stems if s.id == "vocals"][:1]
+    for m, s in [(chorale, s) for s in chorale.tracks[0].stems[:2]] + vocals:
         assert s.f0 is not None
         x, sr = load(m.resolve(s.clean_path or s.path))
         times, f0, _ = track_f0(x, sr, model="tiny")
@@ -84,7 +84,7 @@ def test_f0_of_rendered_part_matches_score(chorale_corpus):
             edge[max(0, c - 3):c + 4] = True  # +-30 ms around note starts/ends
         sel = voiced & ~edge
         cents = np.abs(1200 * np.log2(f0[:n][sel] / rf[:n][sel]))
-        assert sel.sum() > 200
+        assert sel.sum() > 100
         assert np.mean(cents < 50) > 0.9, (s.id, np.median(cents))
 
 

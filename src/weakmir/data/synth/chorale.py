@@ -27,9 +27,9 @@ CATALOG = Path(__file__).with_name("chorales.json")
 VOICES = ("soprano", "alto", "tenor", "bass")
 BACH10_PROGRAMS = {"soprano": 40, "alto": 71, "tenor": 66, "bass": 70}  # violin, clarinet, tenor sax, bassoon
 RANDOM_PROGRAMS = {
-    "soprano": (40, 73, 68, 56, 52, 71),
-    "alto": (71, 41, 65, 69, 60, 52),
-    "tenor": (66, 42, 57, 60, 41, 52),
+    "soprano": (40, 73, 68, 56, 53, 71),
+    "alto": (71, 41, 65, 69, 60, 53),
+    "tenor": (66, 42, 57, 60, 41, 53),
     "bass": (70, 42, 43, 58, 57, 32),
 }
 TEMPO_BPM = (60.0, 96.0)

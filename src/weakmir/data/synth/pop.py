@@ -10,7 +10,8 @@ four-chord progression per section type, and per part a General MIDI program:
   8ths or quarters; monophonic (so it has f0).
 * ``chords``: piano, electric piano, organ, acoustic/clean guitar; block
   chords or arpeggios in the middle register.
-* ``vocals``: voice-like patches (choir aahs, voice oohs, synth voice);
+* ``vocals``: voice-like patches (voice oohs, synth voice; not choir aahs,
+  an ensemble patch whose pitch wanders 10–30 cents from the score);
   phrases on the scale with chord tones on strong beats; monophonic; rests
   between phrases and silent in intros.
 * sometimes ``pad`` (strings/synth pad/flute/organ), labelled ``other``.
@@ -35,7 +36,7 @@ FORMS = (
 )
 BASS_PROGRAMS = (33, 34, 35, 38, 39)
 CHORD_PROGRAMS = (0, 1, 4, 5, 16, 17, 24, 25, 27)
-VOCAL_PROGRAMS = (52, 53, 54)
+VOCAL_PROGRAMS = (53, 54)  # voice oohs, synth voice; choir aahs (52) is an ensemble, detuned by 10-30 cents
 PAD_PROGRAMS = (48, 49, 89, 90, 73, 19)
 KICK, SNARE, HAT, OPEN_HAT, CRASH = 36, 38, 42, 46, 49
 
