@@ -45,3 +45,25 @@ def pop_corpus(tmp_path_factory):
     """6 pop tracks of 8 s, label noise on."""
     return _build(tmp_path_factory, "pop", preset="pop", tracks=6, seconds=8.0, seed=3,
                   bleed=0.15, wrong_label=0.15, merge=0.15, missing=0.3, jobs=2)
+
+
+SHARED_DATA = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """../shared/data (real datasets and reference fixtures), or skip."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} is absent (a user's fresh clone has no shared data)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def museval_metrics():
+    """museval's metrics module, imported without museval/__init__ (which needs musdb -> stempeg -> ffmpeg)."""
+    from weakmir.metrics.reference import museval_metrics as load
+
+    try:
+        return load()
+    except ImportError as e:
+        pytest.skip(f"museval is not installed ({e}); 'make test' installs it")
