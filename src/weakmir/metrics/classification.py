@@ -14,8 +14,10 @@ Conventions
 * Overall: the mean over classes of the per-class values (Gururani's "overall
   precision, recall, and F1", which average the per-instrument macro values),
   plus micro accuracy over every known entry.
-* scikit-learn computes every count (``precision_recall_fscore_support`` with
-  ``zero_division=0``).
+* scikit-learn computes every count (``precision_recall_fscore_support``).
+  A value with a zero denominator (e.g. the positive-class precision and
+  recall of a class with no positive and no predicted positive) is undefined:
+  NaN, left out of the macro and overall means, not counted as 0.
 """
 
 from __future__ import annotations
@@ -64,13 +66,13 @@ def evaluate(y_true, y_score, mask=None, threshold: float = 0.5, classes=None) -
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            p, r, f, sup = precision_recall_fscore_support(yt, yp, labels=[1, 0], zero_division=0)
+            p, r, f, sup = precision_recall_fscore_support(yt, yp, labels=[1, 0], zero_division=np.nan)
         auc = float(roc_auc_score(yt, ys)) if len(np.unique(yt)) == 2 else float("nan")
         per[name] = {
             "accuracy": float(accuracy_score(yt, yp)),
             "precision": float(p[0]), "recall": float(r[0]), "f1": float(f[0]),
             "precision_negative": float(p[1]), "recall_negative": float(r[1]), "f1_negative": float(f[1]),
-            "precision_macro": float(p.mean()), "recall_macro": float(r.mean()), "f1_macro": float(f.mean()),
+            "precision_macro": _nanmean(p), "recall_macro": _nanmean(r), "f1_macro": _nanmean(f),
             "auroc": auc, "support": int(sel.sum()), "positives": int(yt.sum()),
         }
     overall = {}
@@ -80,6 +82,11 @@ def evaluate(y_true, y_score, mask=None, threshold: float = 0.5, classes=None) -
     overall["micro_accuracy"] = float((pred[known] == t[known]).mean()) if known.any() else float("nan")
     overall["known_fraction"] = float(known.mean())
     return {"overall": overall, "per_class": per}
+
+
+def _nanmean(v) -> float:
+    v = np.asarray(v, dtype=float)
+    return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
 
 
 _KEYS = ("accuracy", "precision", "recall", "f1", "precision_negative", "recall_negative", "f1_negative",
