@@ -174,16 +174,20 @@ def _add_dataset(sub) -> None:
         description="Read a dataset you already have (nothing is downloaded) and write OUT/manifest.json "
                     "pointing at its audio, with annotations converted to weakmir's CSVs.",
     )
-    p.add_argument("name", choices=["bach10"], help="dataset layout")
+    p.add_argument("name", choices=["bach10", "musdb", "musdb-hq", "mdx23"],
+                   help="dataset layout: bach10; musdb (MUSDB18 .stem.mp4, decoded once to FLAC in OUT); "
+                        "musdb-hq (MUSDB18-HQ wav folders); mdx23 (MDX23 label-noise set, HQ layout, noisy labels)")
     p.add_argument("root", type=Path, help="the dataset's root folder")
     p.add_argument("--out", "-o", type=Path, required=True, help="output folder for manifest.json")
     p.set_defaults(func=_cmd_dataset)
 
 
 def _cmd_dataset(a) -> int:
-    from .data.sources import bach10
+    from .data.sources import bach10, musdb
 
-    m = {"bach10": bach10.load}[a.name](a.root, a.out)
+    loaders = {"bach10": bach10.load, "musdb": musdb.load_stems, "musdb-hq": musdb.load_hq,
+               "mdx23": lambda root, out: musdb.load_hq(root, out, noisy=True)}
+    m = loaders[a.name](a.root, a.out)
     s = m.summary()
     print(f"weakmir dataset: {a.name}, {s['tracks']} tracks, {s['hours'] * 60:.1f} min, {s['stems']} stems "
           f"-> {a.out / 'manifest.json'}")
