@@ -194,6 +194,39 @@ def _cmd_dataset(a) -> int:
     return 0
 
 
+def _add_separate(sub) -> None:
+    p = sub.add_parser(
+        "separate", help="separate audio files with a trained separator checkpoint",
+        description="Separate audio files of any length in bounded memory: chunks with context and "
+                    "cross-faded overlap-add. Writes OUT/<file name>/<source>.wav. CHECKPOINT is a "
+                    "checkpoint file, or a model name (e.g. 'mask') for an untrained model (smoke tests).",
+    )
+    p.add_argument("checkpoint", help="checkpoint file or model name")
+    p.add_argument("audio", type=Path, nargs="+", help="audio files (wav/flac/ogg/mp3)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    p.add_argument("--chunk-seconds", type=float, default=10.0, help="chunk length")
+    p.add_argument("--overlap-seconds", type=float, default=1.0, help="cross-faded overlap between chunks")
+    p.add_argument("--context-seconds", type=float, default=None,
+                   help="extra audio read around each chunk (default: the model's receptive field, at least 0.5 s)")
+    p.add_argument("--device", default="cpu", help="torch device")
+    p.set_defaults(func=_cmd_separate)
+
+
+def _cmd_separate(a) -> int:
+    from tqdm import tqdm
+
+    from .infer.separate import separate_file
+    from .train.checkpoint import load
+
+    model, meta = load(a.checkpoint)
+    model.to(a.device)
+    for path in tqdm(a.audio, desc="separate", unit="file", disable=len(a.audio) < 2, leave=False):
+        dest = a.out / path.name.split(".")[0]
+        files = separate_file(model, path, dest, a.chunk_seconds, a.overlap_seconds, a.context_seconds, a.device)
+        print(f"weakmir separate: {path} -> {dest}/ ({', '.join(files)})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="weakmir",
@@ -206,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(sub)
     _add_evaluate(sub)
     _add_dataset(sub)
+    _add_separate(sub)
     return parser
 
 

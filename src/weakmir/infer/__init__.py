@@ -1,0 +1,1 @@
+"""Inference on audio of any length in bounded memory."""

@@ -1,0 +1,165 @@
+"""Chunked separation: any length, bounded memory, overlap-add with crossfade.
+
+Each chunk of ``chunk`` samples is run with ``context`` extra samples read on
+both sides (less at the file's edges: never beyond the file, so the model
+handles the edges as in a whole-file run), the context is dropped, and consecutive chunks overlap by ``overlap`` samples that are
+cross-faded with complementary linear ramps. Chunk starts and the context are
+multiples of the model's ``stride`` (its STFT hop), so frames fall on the
+whole-file grid. With ``context`` at least the model's receptive field the
+result equals a whole-file run up to float rounding; for models with unbounded context (RNNs, attention) the crossfade
+hides the seams, as in Demucs' ``apply_model``.
+
+:func:`separate_array` works on an in-memory array; :func:`separate_file`
+streams: it reads chunk by chunk with soundfile and writes each source
+incrementally to a temporary file renamed at the end, so peak memory depends
+on the chunk size, not on the file's length.
+
+Shapes: mixture ``(channels, time)`` -> sources ``(sources, channels, time)``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from ..audio.io import resample, to_channels
+from ..errors import AudioError, WeakmirError
+
+
+def _weights(n: int, overlap: int, first: bool, last: bool) -> np.ndarray:
+    w = np.ones(n, np.float32)
+    if overlap > 0:
+        ramp = (np.arange(1, overlap + 1, dtype=np.float32)) / (overlap + 1)
+        if not first:
+            w[:overlap] = ramp
+        if not last:
+            w[-overlap:] = ramp[::-1]
+    return w
+
+
+class _Chunker:
+    """Yields ``(start, stop)`` of chunks with ``hop = chunk - overlap``."""
+
+    def __init__(self, total: int, chunk: int, overlap: int):
+        if chunk <= overlap:
+            raise WeakmirError(f"chunk ({chunk} samples) must be longer than the overlap ({overlap})")
+        self.total, self.chunk, self.overlap = total, chunk, overlap
+
+    def __iter__(self):
+        hop = self.chunk - self.overlap
+        s = 0
+        while True:
+            e = min(s + self.chunk, self.total)
+            yield s, e
+            if e >= self.total:
+                return
+            s += hop
+
+
+def _align(model, chunk: int, overlap: int, context: int) -> tuple[int, int, int]:
+    """Chunk starts and context on multiples of the model's ``stride`` (e.g. its STFT hop):
+    a frame-based model only reproduces a whole-file run on the same frame grid."""
+    stride = int(getattr(model, "stride", 1))
+    step = max(stride, -(-(chunk - overlap) // stride) * stride)
+    context = -(-context // stride) * stride
+    return step + overlap, overlap, context
+
+
+def _run(model, x: np.ndarray, device: str) -> np.ndarray:
+    with torch.no_grad():
+        y = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None].to(device))
+    return y[0].cpu().numpy()
+
+
+def separate_array(model, mix: np.ndarray, chunk: int, overlap: int, context: int, device: str = "cpu") -> np.ndarray:
+    """Chunked separation of an in-memory mixture ``(C, T)`` -> ``(S, C, T)``."""
+    C, T = mix.shape
+    chunk, overlap, context = _align(model, chunk, overlap, context)
+    out = np.zeros((len(model.sources), C, T), np.float32)
+    chunks = list(_Chunker(T, chunk, overlap))
+    for k, (s, e) in enumerate(chunks):
+        a, b = max(0, s - context), min(T, e + context)  # never beyond the file: edges as a whole-file run
+        y = _run(model, mix[:, a:b], device)[..., s - a:s - a + (e - s)]
+        w = _weights(e - s, overlap, k == 0, k == len(chunks) - 1)
+        out[..., s:e] += y * w
+    return out
+
+
+def separate_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, chunk_seconds: float = 10.0,
+                  overlap_seconds: float = 1.0, context_seconds: float | None = None, device: str = "cpu",
+                  subtype: str = "FLOAT") -> dict[str, Path]:
+    """Separate an audio file into ``out_dir/<source>.wav`` with bounded memory.
+
+    The file is read at its own rate and resampled per chunk when it differs
+    from the model's (with extra margin, so chunk seams are not resampling
+    seams). Returns ``{source: path}``.
+    """
+    path, out_dir = Path(path), Path(out_dir)
+    if not path.exists():
+        raise AudioError(f"{path}: no such audio file; check the path")
+    try:
+        f = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise AudioError(f"{path}: cannot decode audio ({e}); re-export it as wav or flac") from e
+    sr_in, sr = f.samplerate, model.sample_rate
+    C = model.audio_channels
+    rf = getattr(model, "receptive_field", sr // 2)
+    context = int(round((context_seconds if context_seconds is not None else max(rf / sr, 0.5)) * sr))
+    chunk, overlap = int(round(chunk_seconds * sr)), int(round(overlap_seconds * sr))
+    chunk, overlap, context = _align(model, chunk, overlap, context)
+    margin = 64 * int(getattr(model, "stride", 1))  # resampling margin, kept on the frame grid
+    total = int(round(f.frames * sr / sr_in))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    writers, tmps = {}, {}
+    for name in model.sources:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".wav", dir=out_dir)
+        os.close(fd)
+        tmps[name] = Path(tmp)
+        writers[name] = sf.SoundFile(tmp, "w", samplerate=sr, channels=C, format="WAV", subtype=subtype)
+    try:
+        chunks = list(_Chunker(total, chunk, overlap))
+        carry = None  # weighted tail of the previous chunk (overlap samples)
+        for k, (s, e) in enumerate(chunks):
+            # model-rate span: chunk + context (+ a resampling margin), never beyond the file
+            a, b = max(0, s - context - margin), min(total, e + context + margin)
+            ia, ib = int(np.floor(a * sr_in / sr)), min(int(np.ceil(b * sr_in / sr)), f.frames)
+            f.seek(ia)
+            data = f.read(ib - ia, dtype="float32", always_2d=True).T
+            if not np.isfinite(data).all():
+                raise AudioError(f"{path}: contains NaN or infinite samples; repair the file")
+            x = to_channels(data, C, path=path)
+            if sr_in != sr:
+                x = resample(x, sr_in, sr)
+            x = np.pad(x, ((0, 0), (0, max(0, (b - a) - x.shape[1]))))[:, :b - a]
+            y = _run(model, x, device)[..., s - a:s - a + (e - s)]
+            w = _weights(e - s, overlap, k == 0, k == len(chunks) - 1)
+            y = y * w
+            if carry is not None:
+                y[..., :overlap] += carry
+            last = k == len(chunks) - 1
+            keep = y if last else y[..., : (e - s) - overlap]
+            carry = None if last else y[..., (e - s) - overlap:]
+            for i, name in enumerate(model.sources):
+                writers[name].write(keep[i].T)
+        for wtr in writers.values():
+            wtr.close()
+        final = {}
+        for name, tmp in tmps.items():
+            dest = out_dir / f"{name}.wav"
+            os.replace(tmp, dest)
+            final[name] = dest
+        return final
+    except BaseException:
+        for wtr in writers.values():
+            if not wtr.closed:
+                wtr.close()
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        f.close()

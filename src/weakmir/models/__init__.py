@@ -1,0 +1,34 @@
+"""Models: plain ``torch.nn.Module``s built from keyword arguments.
+
+Every model registered here can be rebuilt from ``(name, kwargs)`` (that is
+what a checkpoint stores). Separators expose ``sample_rate``, ``sources`` and
+``audio_channels`` and map ``(batch, channels, time)`` to
+``(batch, sources, channels, time)``, so chunked inference is model-agnostic.
+"""
+
+from __future__ import annotations
+
+from ..errors import WeakmirError
+
+REGISTRY: dict[str, type] = {}
+
+
+def register(name: str):
+    def deco(cls):
+        REGISTRY[name] = cls
+        cls.registry_name = name
+        return cls
+
+    return deco
+
+
+def build(name: str, **kwargs):
+    """Instantiate a registered model; unknown names or keyword arguments raise."""
+    from . import mask  # noqa: F401  (registers)
+
+    if name not in REGISTRY:
+        raise WeakmirError(f"unknown model {name!r}; known: {', '.join(sorted(REGISTRY))}")
+    try:
+        return REGISTRY[name](**kwargs)
+    except TypeError as e:
+        raise WeakmirError(f"model {name!r}: {e}") from e
