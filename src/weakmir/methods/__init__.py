@@ -1,0 +1,1 @@
+"""One module per paper: its losses, its step functions and its experiment."""
