@@ -68,11 +68,14 @@ def classifier_loss(probs: torch.Tensor, targets: torch.Tensor, mask: torch.Tens
 
 
 def separation_loss(estimates: torch.Tensor, targets: torch.Tensor, assignment: torch.Tensor,
-                    group_mask: torch.Tensor) -> torch.Tensor:
-    """§3.2 loss: L1 between grouped estimates and group targets, summed over groups.
+                    group_mask: torch.Tensor, domain: str = "time", n_fft: int = 2048, hop_length: int = 512) -> torch.Tensor:
+    """§3.2 loss between grouped estimates and group targets, summed over groups.
+
+    ``domain="time"``: L1 on waveforms (Demucs, §4.2). ``domain="tf"``: MSE on
+    STFT magnitudes (X-UMX, §4.2, without its multi-domain/combination terms).
 
     Shape: estimates ``(B, K, C, T)``, targets ``(B, G, C, T)``, assignment
-    ``(B, G, K)``, group_mask ``(B, G)`` -> scalar (mean over batch, channels, time).
+    ``(B, G, K)``, group_mask ``(B, G)`` -> scalar (mean over batch and the rest).
     """
     if targets.shape[:2] != assignment.shape[:2] or group_mask.shape != targets.shape[:2]:
         raise ValueError(f"targets {tuple(targets.shape)}, assignment {tuple(assignment.shape)} and group_mask "
@@ -80,14 +83,27 @@ def separation_loss(estimates: torch.Tensor, targets: torch.Tensor, assignment: 
     if estimates.shape[0] != targets.shape[0] or estimates.shape[2:] != targets.shape[2:]:
         raise ValueError(f"estimates {tuple(estimates.shape)} and targets {tuple(targets.shape)} disagree")
     grouped = group_estimates(estimates, assignment)  # (B, G, C, T)
-    per_group = (grouped - targets).abs().mean(dim=(-2, -1))  # (B, G)
+    if domain == "time":
+        per_group = (grouped - targets).abs().mean(dim=(-2, -1))  # (B, G)
+    elif domain == "tf":
+        from ..audio.spectral import magnitude
+
+        d = magnitude(grouped, n_fft, hop_length) - magnitude(targets, n_fft, hop_length)
+        per_group = (d**2).mean(dim=(-3, -2, -1))
+    else:
+        raise ValueError(f"unknown loss domain {domain!r}; use 'time' or 'tf'")
     return (per_group * group_mask).sum(dim=1).mean()
 
 
 def separator_step(model, batch):
-    """One §3.2 step: estimates of every class, grouped per source, L1 in time (Demucs' loss)."""
+    """One §3.2 step: estimates of every class, grouped per source; L1 in time (Demucs) or,
+    for X-UMX, MSE on magnitudes (the model's own STFT)."""
     est = model(batch["mixture"])
-    loss = separation_loss(est, batch["targets"], batch["assignment"], batch["group_mask"])
+    if getattr(model, "registry_name", "") == "xumx":
+        loss = separation_loss(est, batch["targets"], batch["assignment"], batch["group_mask"], domain="tf",
+                               n_fft=model.n_fft, hop_length=model.hop_length)
+    else:
+        loss = separation_loss(est, batch["targets"], batch["assignment"], batch["group_mask"])
     return loss, {"loss": loss.detach()}
 
 

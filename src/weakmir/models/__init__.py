@@ -24,7 +24,7 @@ def register(name: str):
 
 def build(name: str, **kwargs):
     """Instantiate a registered model; unknown names or keyword arguments raise."""
-    from . import convnext, hdemucs, mask  # noqa: F401  (registers)
+    from . import convnext, hdemucs, mask, xumx  # noqa: F401  (registers)
 
     if name not in REGISTRY:
         raise WeakmirError(f"unknown model {name!r}; known: {', '.join(sorted(REGISTRY))}")

@@ -58,7 +58,7 @@ def load(path_or_name: str | os.PathLike, map_location: str = "cpu") -> tuple[to
     p = Path(path_or_name)
     if not p.exists():
 
-        from ..models import convnext, hdemucs, mask  # noqa: F401
+        from ..models import convnext, hdemucs, mask, xumx  # noqa: F401
 
         if str(path_or_name) in REGISTRY:
             model = build(str(path_or_name))
