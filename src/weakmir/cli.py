@@ -208,6 +208,9 @@ def _add_separate(sub) -> None:
     p.add_argument("--overlap-seconds", type=float, default=1.0, help="cross-faded overlap between chunks")
     p.add_argument("--context-seconds", type=float, default=None,
                    help="extra audio read around each chunk (default: the model's receptive field, at least 0.5 s)")
+    p.add_argument("--normalize-lufs", type=float, default=None,
+                   help="scale the input to this loudness first and the outputs back (default: the checkpoint's "
+                        "training loudness when it has one, e.g. -14 for self-refine separators)")
     p.add_argument("--device", default="cpu", help="torch device")
     p.set_defaults(func=_cmd_separate)
 
@@ -220,9 +223,11 @@ def _cmd_separate(a) -> int:
 
     model, meta = load(a.checkpoint)
     model.to(a.device)
+    lufs = a.normalize_lufs if a.normalize_lufs is not None else meta.get("config", {}).get("normalize_lufs")
     for path in tqdm(a.audio, desc="separate", unit="file", disable=len(a.audio) < 2, leave=False):
         dest = a.out / path.name.split(".")[0]
-        files = separate_file(model, path, dest, a.chunk_seconds, a.overlap_seconds, a.context_seconds, a.device)
+        files = separate_file(model, path, dest, a.chunk_seconds, a.overlap_seconds, a.context_seconds, a.device,
+                              normalize_lufs=lufs)
         print(f"weakmir separate: {path} -> {dest}/ ({', '.join(files)})")
     return 0
 

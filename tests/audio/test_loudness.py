@@ -28,3 +28,15 @@ def test_silence_and_short_raise():
         normalize_loudness(np.zeros((2, SR), np.float32), SR, name="quiet.wav")
     with pytest.raises(AudioError, match="shorter than the 0.4 s"):
         integrated_loudness(np.ones((1, 100), np.float32), SR)
+
+
+def test_streamed_file_loudness_equals_pyloudnorm(tmp_path, rng):
+    from weakmir.audio.io import save
+    from weakmir.audio.loudness import file_loudness
+
+    t = np.arange(13 * SR) / SR
+    env = 0.05 + 0.5 * (np.sin(2 * np.pi * 0.2 * t) > 0)  # loud and quiet parts: both gates matter
+    x = (env * rng.standard_normal((2, len(t))) * 0.1).astype(np.float32)
+    x[:, 5 * SR:6 * SR] = 0  # a silent second
+    p = save(tmp_path / "a.wav", x, SR, subtype="FLOAT")
+    assert file_loudness(p, segment_seconds=1.7) == pytest.approx(integrated_loudness(x, SR), abs=1e-6)

@@ -72,3 +72,17 @@ def test_cli_separate(tmp_path, capsys):
         assert info.channels == 2 and info.frames == 88200  # mono input upmixed to the model's 2 channels
     assert main(["separate", "mask", str(tmp_path / "nope.wav"), "-o", str(tmp_path / "x")]) == 2
     assert main(["separate", str(tmp_path / "no.ckpt"), str(tmp_path / "song.flac"), "-o", str(tmp_path / "x")]) == 2
+
+
+def test_loudness_normalised_separation(model, tmp_path):
+    from weakmir.audio.loudness import integrated_loudness
+
+    rng = np.random.default_rng(2)
+    mix = (0.05 * rng.standard_normal((2, 16000 * 3))).astype(np.float32)
+    path = save(tmp_path / "quiet.wav", mix, 16000, subtype="FLOAT")
+    files = separate_file(model, path, tmp_path / "o", chunk_seconds=1.0, overlap_seconds=0.25,
+                          context_seconds=0.2, normalize_lufs=-14.0)
+    got = np.stack([load(files[s])[0] for s in model.sources])
+    g = 10 ** ((-14.0 - integrated_loudness(mix, 16000)) / 20)
+    want = separate_array(model, (mix * g).astype(np.float32), chunk=16000, overlap=4000, context=3200) / g
+    assert np.abs(got - want).max() < 1e-4

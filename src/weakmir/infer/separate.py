@@ -92,8 +92,12 @@ def separate_array(model, mix: np.ndarray, chunk: int, overlap: int, context: in
 
 def separate_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, chunk_seconds: float = 10.0,
                   overlap_seconds: float = 1.0, context_seconds: float | None = None, device: str = "cpu",
-                  subtype: str = "FLOAT") -> dict[str, Path]:
+                  subtype: str = "FLOAT", normalize_lufs: float | None = None) -> dict[str, Path]:
     """Separate an audio file into ``out_dir/<source>.wav`` with bounded memory.
+
+    ``normalize_lufs``: scale the input to this integrated loudness first (measured
+    streaming, :func:`weakmir.audio.loudness.file_loudness`) and the outputs back by
+    the inverse gain, for separators trained at a fixed loudness (self-refine: −14 LUFS).
 
     The file is read at its own rate and resampled per chunk when it differs
     from the model's (with extra margin, so chunk seams are not resampling
@@ -106,6 +110,13 @@ def separate_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, ch
         f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioError(f"{path}: cannot decode audio ({e}); re-export it as wav or flac") from e
+    gain = 1.0
+    if normalize_lufs is not None:
+        from ..audio.loudness import file_loudness
+
+        lufs = file_loudness(path)
+        if np.isfinite(lufs):
+            gain = float(10 ** ((normalize_lufs - lufs) / 20))
     sr_in, sr = f.samplerate, model.sample_rate
     C = model.audio_channels
     rf = getattr(model, "receptive_field", sr // 2)
@@ -136,7 +147,7 @@ def separate_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, ch
             if sr_in != sr:
                 x = resample(x, sr_in, sr)
             x = np.pad(x, ((0, 0), (0, max(0, (b - a) - x.shape[1]))))[:, :b - a]
-            y = _run(model, x, device)[..., s - a:s - a + (e - s)]
+            y = _run(model, x * np.float32(gain), device)[..., s - a:s - a + (e - s)] / np.float32(gain)
             w = _weights(e - s, overlap, k == 0, k == len(chunks) - 1)
             y = y * w
             if carry is not None:
