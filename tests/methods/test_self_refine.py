@@ -53,6 +53,9 @@ def test_tiny_refine_end_to_end(pop_corpus, tmp_path):
     saved = json.loads((tmp_path / "refined" / "refine.json").read_text())
     assert saved["stats"]["stems"] == len(stems) and 0 <= saved["stats"]["tp"] <= len(stems)
     assert "# Self-refine: suspected mislabels" in (tmp_path / "refined" / "report.md").read_text()
+    page = (tmp_path / "refined" / "report.html").read_text()
+    assert page.startswith("<!doctype html>") and page.count("<tr>") == 1 + saved["stats"]["changed"]
+    assert saved["stats"]["changed"] == 0 or "data:image/png;base64," in page
     # the second-round classifier reloads and gives identical output
     model, meta = checkpoint.load(tmp_path / "refined" / "psi_2.ckpt")
     model2, _ = checkpoint.load(tmp_path / "refined" / "psi_2.ckpt")

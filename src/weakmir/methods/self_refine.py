@@ -277,7 +277,45 @@ def refine(manifest_path, out, config: RefineConfig = RefineConfig(), progress: 
     atomic_write_text(out / "refine.json", json.dumps({"config": asdict(config), "stats": stats,
                                                        "losses": histories}, indent=1, default=str) + "\n")
     atomic_write_text(out / "report.md", report(manifest, decisions, stats))
+    atomic_write_text(out / "report.html", report_html(manifest, decisions, stats))
     return RefineResult(refined, stats, histories)
+
+
+def _suspects(manifest: Manifest, decisions: dict) -> list:
+    rows = []
+    for t in manifest.tracks:
+        for s in t.observed_stems():
+            d = decisions.get((t.id, s.id))
+            if d is None or set(d["labels"]) == set(s.observed):
+                continue
+            rows.append((max(d["probabilities"][c] for c in d["labels"]), t, s, d))
+    return sorted(rows, key=lambda r: -r[0])
+
+
+def report_html(manifest: Manifest, decisions: dict, stats: dict, max_rows: int = 200) -> str:
+    """HTML page of suspected mislabels with a spectrogram thumbnail of each stem, most confident first."""
+    import html
+
+    from ..report.images import data_uri, png_bytes, spectrogram_image
+
+    rows = []
+    for conf, t, s, d in _suspects(manifest, decisions)[:max_rows]:
+        x, sr = load(manifest.resolve(s.path))
+        img = data_uri(png_bytes(spectrogram_image(x, sr)))
+        probs = "<br>".join(f"{html.escape(c)} {p:.2f}" for c, p in d["probabilities"].items())
+        truth = ", ".join(s.true_labels) if s.true_labels is not None else "?"
+        rows.append(f"<tr><td>{html.escape(t.id)}</td><td>{html.escape(s.id)}</td><td>{', '.join(s.observed)}</td>"
+                    f"<td><b>{', '.join(d['labels'])}</b></td><td>{truth}</td><td>{probs}</td>"
+                    f"<td>{html.escape(d['rule'])}</td><td><img src=\"{img}\" width=240 height=80></td></tr>")
+    head = ("<tr><th>track</th><th>stem</th><th>observed</th><th>refined</th><th>true</th><th>probabilities</th>"
+            "<th>rule</th><th>spectrogram (log frequency, first 30 s)</th></tr>")
+    summary = (f"{len(_suspects(manifest, decisions))} of {stats['stems']} stems relabelled; {stats['multi_labelled']} "
+               f"multi-labelled. Suspected-mislabel precision {stats['mislabel_precision']:.3f}, "
+               f"recall {stats['mislabel_recall']:.3f} (against true labels where known).")
+    return ("<!doctype html><meta charset=utf-8><title>weakmir refine report</title>"
+            "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:4px;vertical-align:top}"
+            "table{border-collapse:collapse}</style>"
+            f"<h1>Self-refine: suspected mislabels</h1><p>{summary}</p><table>{head}{''.join(rows)}</table>\n")
 
 
 def report(manifest: Manifest, decisions: dict, stats: dict) -> str:

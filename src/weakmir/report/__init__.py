@@ -1,0 +1,1 @@
+"""Reports a person opens: Markdown/HTML pages with tables and small images."""
