@@ -260,16 +260,19 @@ class SeparationMixer(_Mixer):
     """Self-refine §3.2 mixing for separation with multi-labelled sources.
 
     Every class of the vocabulary is covered: either by the one multi-labelled
-    stem (picked with probability ``p_multi``) or by a single-labelled stem.
+    stem (picked with probability ``p_multi``) or by a single-labelled stem; a
+    class with no single-labelled stem in the pool (``self.absent``) is left
+    out of the mixture unless the multi-labelled stem carries it, and its
+    target is silence.
     """
 
     def __init__(self, pool: StemPool, seconds: float = 3.0, p_multi: float = 0.4,
                  effects: EffectsConfig | None = EffectsConfig(), normalize_lufs: float | None = -14.0):
         super().__init__(pool, seconds, effects, normalize_lufs)
         self.p_multi = p_multi
-        missing = [v for v in self.vocab if not pool.single[v]]
-        if missing:
-            raise WeakmirError(f"no single-labelled stems for {missing}; the separation mixer needs one per class")
+        self.absent = [v for v in self.vocab if not pool.single[v]]
+        if len(self.absent) == len(self.vocab):
+            raise WeakmirError("no single-labelled stems at all; the separation mixer needs at least one class")
 
     def sample(self, rng: np.random.Generator) -> dict:
         """One example.
@@ -287,7 +290,7 @@ class SeparationMixer(_Mixer):
             chosen.append(i)
             covered |= self.pool.stems[i].labels
         for v in self.vocab:
-            if v not in covered:
+            if v not in covered and self.pool.single[v]:  # a class with no single-labelled stem stays out (silent target)
                 chosen.append(int(rng.choice(self.pool.single[v])))
                 covered.add(v)
         sources = np.stack([self._process(i, rng)[0] for i in chosen])
