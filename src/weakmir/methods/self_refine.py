@@ -323,17 +323,11 @@ def report_html(manifest: Manifest, decisions: dict, stats: dict, max_rows: int 
 def report(manifest: Manifest, decisions: dict, stats: dict) -> str:
     """Markdown page of suspected mislabels, most confident first."""
     rows = []
-    for t in manifest.tracks:
-        for s in t.observed_stems():
-            d = decisions.get((t.id, s.id))
-            if d is None or set(d["labels"]) == set(s.observed):
-                continue
-            conf = max(d["probabilities"][c] for c in d["labels"])
-            truth = ", ".join(s.true_labels) if s.true_labels is not None else "?"
-            probs = " ".join(f"{c} {p:.2f}" for c, p in d["probabilities"].items())
-            rows.append((conf, f"| {t.id} | {s.id} | {', '.join(s.observed)} | {', '.join(d['labels'])} | {truth} "
-                               f"| {probs} | {d['rule']} |"))
-    rows.sort(key=lambda r: -r[0])
+    for conf, t, s, d in _suspects(manifest, decisions):
+        truth = ", ".join(s.true_labels) if s.true_labels is not None else "?"
+        probs = " ".join(f"{c} {p:.2f}" for c, p in d["probabilities"].items())
+        rows.append((conf, f"| {t.id} | {s.id} | {', '.join(s.observed)} | {', '.join(d['labels'])} | {truth} "
+                           f"| {probs} | {d['rule']} |"))
     md = ["# Self-refine: suspected mislabels\n",
           f"{len(rows)} of {stats['stems']} stems relabelled; {stats['multi_labelled']} now multi-labelled.",
           f"Against true labels (where known): precision {stats['mislabel_precision']:.3f}, "
