@@ -126,7 +126,7 @@ def _separation(m: Manifest, track, ests, pad: bool, by: str = "label") -> dict:
     return out
 
 
-def _pitch(m, track, ests, **_):  # noqa: D401
+def _pitch(m, track, ests, **_):
     from .metrics import pitch
 
     out = {}

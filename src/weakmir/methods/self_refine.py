@@ -41,7 +41,7 @@ from ..audio.effects import EffectsConfig
 from ..audio.io import load
 from ..data.labels import STEMS4, LabelSet
 from ..data.manifest import Manifest
-from ..data.mixing import MixDataset, RandomMixer, StemPool
+from ..data.mixing import MixDataset, RandomMixer, SeparationMixer, StemPool
 from ..data.targets import group_estimates
 from ..errors import WeakmirError
 from ..files import atomic_write_text
@@ -182,23 +182,23 @@ class SeparatorConfig:
 
 
 def train_separator(manifest: Manifest, config: SeparatorConfig, view: str = "observed", labels_override=None,
-                    progress: bool = False):
+                    progress: bool = False, model=None):
     """A separator trained on random mixtures (§3.2): multi-labelled sources drawn with ``p_multi``,
     their estimates summed in the loss; input (and targets) at −14 LUFS.
 
     ``view="observed"`` with ``labels_override=None`` trains on the noisy labels,
     with refined labels it trains on those; ``view="clean"`` on the true sources.
+    ``model``: continue training this model (fine-tuning) instead of building one.
     """
-    from ..data.mixing import SeparationMixer
-
     pool = StemPool.from_manifest(manifest, view=view, splits=config.splits, labels_override=labels_override,
                                   progress=progress)
     mixer = SeparationMixer(pool, seconds=config.seconds, p_multi=config.p_multi,
                             effects=EffectsConfig() if config.effects else None, normalize_lufs=config.normalize_lufs)
     data = MixDataset(mixer, config.examples_per_epoch, seed=config.seed)
-    torch.manual_seed(config.seed)
     kwargs = {"sources": list(pool.vocab), **config.model_kwargs}
-    model = build(config.model, **kwargs)
+    if model is None:
+        torch.manual_seed(config.seed)
+        model = build(config.model, **kwargs)
     history = fit(model, separator_step, data, max_steps=config.steps, batch_size=config.batch_size, lr=config.lr,
                   seed=config.seed, progress=progress)
     return model, kwargs, history
@@ -495,17 +495,9 @@ def experiment(preset: str, out, progress: bool = True) -> dict:
         ablation(name, labels)
     single_cfg = SeparatorConfig(**{**asdict(S), "p_multi": 0.0})
     model = ablation("single_labelled_only", over["refined"], single_cfg)
-    ft = SeparatorConfig(**{**asdict(S), "steps": max(1, S.steps // 2)})
-    from ..train.engine import fit
-    from ..data.mixing import SeparationMixer
-
-    if model is not None:
-        pool = StemPool.from_manifest(manifest, view="observed", splits=S.splits, labels_override=over["refined"])
-        mixer = SeparationMixer(pool, seconds=S.seconds, p_multi=S.p_multi, effects=None,
-                                normalize_lufs=S.normalize_lufs)
-        model.train()
-        fit(model, separator_step, MixDataset(mixer, S.examples_per_epoch, seed=S.seed + 1), max_steps=ft.steps,
-            batch_size=S.batch_size, lr=S.lr, seed=S.seed + 1)
+    if model is not None:  # + fine-tune with multi-labelled sources: half the steps, no effects, a new seed
+        ft = SeparatorConfig(**{**asdict(S), "steps": max(1, S.steps // 2), "seed": S.seed + 1, "effects": False})
+        train_separator(manifest, ft, labels_override=over["refined"], model=model)
         table3["finetune_multi_labelled"] = _sdr_table(model, manifest)
     else:
         table3["finetune_multi_labelled"] = {"avg": float("nan"), "error": "single-labelled training failed"}

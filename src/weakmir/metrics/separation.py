@@ -354,18 +354,13 @@ def evaluate_track(reference, estimate, sample_rate: int, window_seconds: float 
     out = {}
     for i, n in enumerate(names):
         frames = {m: res[m][i].tolist() for m in METRICS}
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                med = {m: float(np.nanmedian(res[m][i])) if np.isfinite(res[m][i]).any() or np.isinf(res[m][i]).any() else float("nan") for m in METRICS}
-        out[n] = {**med, "frames": frames}
+        out[n] = {**{m: aggregate(res[m][i]) for m in METRICS}, "frames": frames}
     return out
 
 
-def aggregate(track_values: list[float]) -> float:
-    """Median over tracks (NaN ignored), the museval/SiSEC aggregate."""
+def aggregate(track_values) -> float:
+    """Median with NaN ignored (NaN when nothing is left): over frames within a track, and over
+    tracks, the museval/SiSEC aggregate."""
     v = np.asarray(track_values, dtype=float)
     v = v[~np.isnan(v)]
     return float(np.median(v)) if len(v) else float("nan")

@@ -22,12 +22,17 @@ def register(name: str):
     return deco
 
 
+def registered() -> list[str]:
+    """Names of every model (importing the model modules registers them)."""
+    from . import convnext, hdemucs, mask, xumx  # noqa: F401
+
+    return sorted(REGISTRY)
+
+
 def build(name: str, **kwargs):
     """Instantiate a registered model; unknown names or keyword arguments raise."""
-    from . import convnext, hdemucs, mask, xumx  # noqa: F401  (registers)
-
-    if name not in REGISTRY:
-        raise WeakmirError(f"unknown model {name!r}; known: {', '.join(sorted(REGISTRY))}")
+    if name not in registered():
+        raise WeakmirError(f"unknown model {name!r}; known: {', '.join(registered())}")
     try:
         return REGISTRY[name](**kwargs)
     except TypeError as e:

@@ -19,7 +19,7 @@ import torch
 
 from .. import __version__
 from ..errors import WeakmirError
-from ..models import REGISTRY, build
+from ..models import build, registered
 
 FORMAT = "weakmir.checkpoint"
 
@@ -57,14 +57,12 @@ def load(path_or_name: str | os.PathLike, map_location: str = "cpu") -> tuple[to
     """Rebuild a model in eval mode; returns ``(model, checkpoint dict without state)``."""
     p = Path(path_or_name)
     if not p.exists():
-
-        from ..models import convnext, hdemucs, mask, xumx  # noqa: F401
-
-        if str(path_or_name) in REGISTRY:
+        names = registered()
+        if str(path_or_name) in names:
             model = build(str(path_or_name))
             model.eval()
             return model, {"model": str(path_or_name), "kwargs": {}, "config": {}, "untrained": True}
-        raise WeakmirError(f"{p}: no such checkpoint (or model name: {', '.join(sorted(REGISTRY))}); check the path")
+        raise WeakmirError(f"{p}: no such checkpoint (or model name: {', '.join(names)}); check the path")
     try:
         blob = torch.load(str(p), map_location=map_location, weights_only=False)
     except Exception as e:

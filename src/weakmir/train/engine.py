@@ -78,6 +78,7 @@ def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int
     trainer = L.Trainer(max_steps=max_steps, accelerator=accelerator, devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
                         num_sanity_val_steps=0, limit_val_batches=1.0 if val_loader else 0)
+    model.train()  # fit() leaves models in eval mode; a model trained again (fine-tuning) starts in train mode
     trainer.fit(_Module(), loader, val_loader)
     result.steps = int(trainer.global_step)
     model.eval()
