@@ -12,7 +12,20 @@ def test_stft_istft_roundtrip(window, hop):
     X = spectral.stft(x, 2048, hop, window)
     assert X.shape == (3, 2, 1025, 22050 // hop + 1)
     y = spectral.istft(X, 2048, hop, window, length=x.shape[-1])
-    assert torch.allclose(x, y, atol=1e-5)
+    # float32 FFT round-off depends on the CPU's FFT kernel and threading (CI
+    # saw 1e-4 on a last sample once); what the helper promises is a
+    # reconstruction far below audibility, so check the error energy (a wrong
+    # window normalisation gives ~0 dB, a wrong hop tens of dB) and its peak.
+    snr = 10 * torch.log10(x.pow(2).sum() / (x - y).pow(2).sum())
+    assert snr > 100, float(snr)
+    assert (x - y).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("window,hop", [("hann", 512), ("sqrt_hann", 1024)])
+def test_stft_istft_roundtrip_is_exact_in_float64(window, hop):
+    x = torch.randn(2, 22050, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    y = spectral.istft(spectral.stft(x, 2048, hop, window), 2048, hop, window, length=x.shape[-1])
+    assert torch.allclose(x, y, atol=1e-10)
 
 
 def test_stereo_equals_per_channel():
