@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh Debian machine (Python 3.11, root):
-#   make demo   install, then build a small corpus of both presets and summarise it
+#   make demo   install, build a small corpus of both presets and summarise it, then run the
+#               self-refine experiment's quick preset (about 15 min on 2 cores)
 #   make test   install, then run the test suite
 PYTHON   ?= python3
 VENV     ?= .venv
@@ -41,6 +42,7 @@ demo: install
 	$(VENV)/bin/weakmir synth $(DEMO_OUT)/chorale --preset chorale --tracks 8 --seconds 20 --noise 0.3 --missing 0.5
 	$(VENV)/bin/weakmir synth $(DEMO_OUT)/pop --preset pop --tracks 8 --seconds 20 --noise 0.3 --missing 0.5
 	$(VENV)/bin/weakmir info $(DEMO_OUT)/chorale $(DEMO_OUT)/pop
+	$(VENV)/bin/weakmir experiment self-refine --preset quick --out $(DEMO_OUT)/self-refine
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -90,3 +90,17 @@ def test_resampled_pool_and_corrupt_stem(pop_corpus, tmp_path):
     bad.write_bytes(b"garbage" * 100)
     with pytest.raises(AudioError, match=bad.name):
         StemPool.from_manifest(m2, splits=("train", "valid", "test"), cache=False)
+
+
+def test_preloaded_pool_gives_the_same_segments(pop_corpus):
+    """Preloading changes where samples come from (memory, not seeks), never which samples."""
+    out, m, _, _ = pop_corpus
+    disk = StemPool.from_manifest(m, view="observed", splits=("train",))
+    mem = StemPool.from_manifest(m, view="observed", splits=("train",)).preload()
+    for i in range(len(disk.stems)):
+        a = disk.segment(i, 1.5, np.random.default_rng(i))
+        b = mem.segment(i, 1.5, np.random.default_rng(i))
+        assert a.shape == b.shape == (2, round(1.5 * 44100))
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(Exception, match="in memory"):
+        StemPool.from_manifest(m, view="observed", splits=("train",)).preload(max_bytes=1000)

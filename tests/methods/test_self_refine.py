@@ -116,5 +116,34 @@ def test_experiment_tiny_preset_end_to_end(tmp_path):
     saved = json.loads((tmp_path / "exp" / "results.json").read_text())
     assert saved["summary"]["preset"] == "tiny"
     assert "## Table 2" in (tmp_path / "exp" / "report.md").read_text()
+    page = (tmp_path / "exp" / "report.html").read_text()
+    # two learning-curve figures (3 classifiers, 5 separators) + Figure 4 per classifier and class
+    assert page.count("<svg") == 2 + 3 * 4 and page.count("<polyline") >= 3 + 5 + 3 * 4 * 2
+    assert "<h2>Table 2: separation SDR" in page
     curves = res["learning_curves"]["classifier"]["noisy"]
     assert len(curves) == 6 and curves[-1] < curves[0] + 0.05
+
+
+def test_experiment_separator_switch_builds_both_paper_models():
+    """``--separator``: X-UMX (tf-domain loss) or Hybrid Demucs (time-domain L1), at the preset's rate."""
+    from weakmir.models import build
+
+    quick = sr.PRESETS["quick"]
+    x, h = sr.separator_config(quick, "xumx"), sr.separator_config(quick, "hdemucs")
+    assert (x.model, h.model) == ("xumx", "hdemucs") and x.sample_rate == h.sample_rate == quick.sample_rate
+    assert h.steps == x.steps and h.batch_size == x.batch_size and h.lr == 3e-4
+    model = build(h.model, sources=list(sr.STEMS4), sample_rate=h.sample_rate, **h.model_kwargs)
+    assert model.sample_rate == 22050 and 2e6 < sum(p.numel() for p in model.parameters()) < 3e6
+    with pytest.raises(sr.WeakmirError, match="unknown separator"):
+        sr.separator_config(quick, "spleeter")
+
+
+def test_classifier_bce_matches_torch_and_masks_unknown_labels():
+    z = torch.tensor([[2.0, -1.0], [0.5, 0.0]])
+    y = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    full = torch.nn.functional.binary_cross_entropy(torch.sigmoid(z), y)
+    assert sr.classifier_bce(z, y).item() == pytest.approx(full.item(), rel=1e-5)
+    m = torch.tensor([[1.0, 0.0], [0.0, 0.0]])  # only the first entry is known
+    assert sr.classifier_bce(z, y, m).item() == pytest.approx(float(torch.log1p(torch.exp(torch.tensor(-2.0)))), rel=1e-5)
+    with pytest.raises(ValueError, match="one shape"):
+        sr.classifier_bce(z, y[:, :1])

@@ -62,3 +62,21 @@ def test_windowing_hop_average_threshold():
     assert decide(np.array([0.95, 0.6]), ["drums", "bass"], [0.9, 0.5]) == ["drums", "bass"]  # per-class thresholds
     short = classify(_EnergyStub(), np.ones((2, 30), np.float32))  # shorter than a window: padded
     assert short[0] == 1.0
+
+
+def test_small_head_keeps_frequency_and_tiny_is_convnext():
+    """``small`` pools over time only, so where energy sits in frequency reaches the head: moving a
+    tone changes the output of an untrained net; ``tiny`` keeps ConvNeXt's global pool and 1e-6 layer scale."""
+    tiny = build("convnext", preset="tiny")
+    assert tiny.pool == "global" and float(tiny.stages[0][0].gamma[0]) == pytest.approx(1e-6)
+    torch.manual_seed(0)
+    small = build("convnext", preset="small", sample_rate=22050, n_fft=1024, hop_length=256).eval()
+    assert small.pool == "time" and float(small.stages[0][0].gamma[0]) == pytest.approx(0.1)
+    assert small.head.in_features == 128 * 16  # 513 bins -> 128 -> 64 -> 32 -> 16 rows
+    t = torch.arange(small.segment) / 22050
+    low = torch.sin(2 * torch.pi * 110 * t).expand(1, 2, -1)
+    high = torch.sin(2 * torch.pi * 3520 * t).expand(1, 2, -1)
+    with torch.no_grad():
+        assert not torch.allclose(small.logits(low), small.logits(high), atol=1e-3)
+    with pytest.raises(ValueError, match="unknown pooling"):
+        build("convnext", preset="small", pool="max")

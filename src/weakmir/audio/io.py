@@ -17,6 +17,7 @@ import soundfile as sf
 import soxr
 
 from ..errors import AudioError
+from ..files import publish
 
 _FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3", ".aiff": "AIFF", ".aif": "AIFF"}
 
@@ -147,7 +148,7 @@ def save(
     os.close(fd)
     try:
         sf.write(tmp, x.T, int(sample_rate), format=fmt, subtype=subtype)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -29,6 +29,7 @@ import torch
 
 from ..audio.io import resample, to_channels
 from ..errors import AudioError, WeakmirError
+from ..files import publish
 
 
 def _weights(n: int, overlap: int, first: bool, last: bool) -> np.ndarray:
@@ -162,7 +163,7 @@ def separate_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, ch
         final = {}
         for name, tmp in tmps.items():
             dest = out_dir / f"{name}.wav"
-            os.replace(tmp, dest)
+            publish(tmp, dest)
             final[name] = dest
         return final
     except BaseException:

@@ -9,7 +9,13 @@ on 2 CPU cores in minutes. Written in plain torch (no torchvision/timm).
 
 Differences from the paper: none in the architecture; the paper does not say
 how the magnitude is scaled, we feed ``log1p(|X|)`` when ``log_magnitude=True``
-(the default is linear, as written).
+(the default is linear, as written). The residual branches start at
+ConvNeXt's layer scale 1e-6 for ``tiny``; ``small`` starts at 0.1, because a
+branch scaled by 1e-6 barely moves in the few hundred steps a CPU run has
+(the classifier stayed near chance in 150 steps). ``small`` also pools over
+time only and keeps the frequency rows for the head (``pool="time"``): a
+shallow network cannot recover absolute frequency (bass vs. chords) after a
+global average, the deep ``tiny`` can from its receptive field and padding.
 
 Shape: ``(batch, channels, time) -> (batch, classes)`` probabilities.
 """
@@ -38,6 +44,8 @@ class ConvNeXtConfig:
     segment_seconds: float = 2.97
     drop_path: float = 0.0
     log_magnitude: bool = False
+    layer_scale: float | None = None  # initial residual scale; None: 1e-6 for "tiny" (ConvNeXt's), 0.1 for "small"
+    pool: str | None = None  # "global" (ConvNeXt's) or "time" (keep frequency); None: global for tiny, time for small
 
 
 class _LayerNorm2d(nn.LayerNorm):
@@ -48,12 +56,12 @@ class _LayerNorm2d(nn.LayerNorm):
 
 
 class _Block(nn.Module):
-    def __init__(self, dim: int, drop_path: float):
+    def __init__(self, dim: int, drop_path: float, layer_scale: float = 1e-6):
         super().__init__()
         self.dw = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.pw1, self.act, self.pw2 = nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim)
-        self.gamma = nn.Parameter(1e-6 * torch.ones(dim))
+        self.gamma = nn.Parameter(layer_scale * torch.ones(dim))
         self.drop_path = drop_path
 
     def forward(self, x):
@@ -86,12 +94,22 @@ class ConvNeXtClassifier(nn.Module):
             self.downsample.append(nn.Sequential(_LayerNorm2d(dims[i], eps=1e-6),
                                                  nn.Conv2d(dims[i], dims[i + 1], 2, stride=2)))
         rates = torch.linspace(0, cfg.drop_path, sum(depths)).tolist()
+        scale = cfg.layer_scale if cfg.layer_scale is not None else (1e-6 if cfg.preset == "tiny" else 0.1)
         self.stages, k = nn.ModuleList(), 0
         for i, d in enumerate(depths):
-            self.stages.append(nn.Sequential(*[_Block(dims[i], rates[k + j]) for j in range(d)]))
+            self.stages.append(nn.Sequential(*[_Block(dims[i], rates[k + j], scale) for j in range(d)]))
             k += d
-        self.norm = nn.LayerNorm(dims[-1], eps=1e-6)
-        self.head = nn.Linear(dims[-1], len(self.classes))
+        self.pool = cfg.pool or ("global" if cfg.preset == "tiny" else "time")
+        if self.pool not in ("global", "time"):
+            raise ValueError(f"unknown pooling {cfg.pool!r}; use 'global' or 'time'")
+        features = dims[-1]
+        if self.pool == "time":  # frequency rows left after the stride-4 stem and three stride-2 downsamplings
+            rows = cfg.n_fft // 2 + 1
+            for k in (4, 2, 2, 2):
+                rows = (rows - k) // k + 1
+            features *= rows
+        self.norm = nn.LayerNorm(features, eps=1e-6)
+        self.head = nn.Linear(features, len(self.classes))
         self.apply(self._init)
 
     @staticmethod
@@ -116,7 +134,8 @@ class ConvNeXtClassifier(nn.Module):
         x = self.spectrogram(audio)
         for down, stage in zip(self.downsample, self.stages):
             x = stage(down(x))
-        return self.head(self.norm(x.mean(dim=(-2, -1))))
+        x = x.mean(dim=(-2, -1)) if self.pool == "global" else x.mean(dim=-1).flatten(1)
+        return self.head(self.norm(x))
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.logits(audio))

@@ -19,6 +19,7 @@ import torch
 
 from .. import __version__
 from ..errors import WeakmirError
+from ..files import publish
 from ..models import build, registered
 
 FORMAT = "weakmir.checkpoint"
@@ -46,7 +47,7 @@ def save(path: str | os.PathLike, model: torch.nn.Module, kwargs: dict, config: 
     os.close(fd)
     try:
         torch.save(blob, tmp)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
