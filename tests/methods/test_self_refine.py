@@ -118,10 +118,16 @@ def test_experiment_tiny_preset_end_to_end(tmp_path):
     assert "## Table 2" in (tmp_path / "exp" / "report.md").read_text()
     page = (tmp_path / "exp" / "report.html").read_text()
     # two learning-curve figures (3 classifiers, 5 separators) + Figure 4 per classifier and class
-    assert page.count("<svg") == 2 + 3 * 4 and page.count("<polyline") >= 3 + 5 + 3 * 4 * 2
+    assert page.count("<svg") == 2 + 3 * 4
+    learning = page.split("</svg>")[:2]  # every classifier and separator run has its curve
+    assert [f.count("<polyline") for f in learning] == [3, 5]
+    assert 'data-series="psi_refined"' in learning[1]
     assert "<h2>Table 2: separation SDR" in page
-    curves = res["learning_curves"]["classifier"]["noisy"]
-    assert len(curves) == 6 and curves[-1] < curves[0] + 0.05
+    # classifier learning is checked over more steps in test_tiny_refine_end_to_end; six BCE steps at
+    # batch 2 are too few to go down reliably, six separator steps from a random init do
+    assert all(len(c) == 6 and np.isfinite(c).all() for c in res["learning_curves"]["classifier"].values())
+    for name, c in res["learning_curves"]["separator"].items():
+        assert np.mean(c[-2:]) < np.mean(c[:2]), name
 
 
 def test_experiment_separator_switch_builds_both_paper_models():
