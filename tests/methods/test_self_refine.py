@@ -153,3 +153,19 @@ def test_classifier_bce_matches_torch_and_masks_unknown_labels():
     assert sr.classifier_bce(z, y, m).item() == pytest.approx(float(torch.log1p(torch.exp(torch.tensor(-2.0)))), rel=1e-5)
     with pytest.raises(ValueError, match="one shape"):
         sr.classifier_bce(z, y[:, :1])
+
+
+def test_mislabel_scores_against_oracle_and_do_nothing_relabellings(pop_corpus):
+    """Relabelling every stem to its true labels finds every corrupted stem and nothing else;
+    keeping the observed labels finds none."""
+    _, m, _, _ = pop_corpus
+    stems = [(t, s) for t in m.tracks for s in t.observed_stems() if s.true_labels is not None]
+    wrong = sum(set(s.true_labels) != set(s.observed) for _, s in stems)
+    assert wrong > 0  # the fixture corpus has label noise
+    oracle = {(t.id, s.id): {"labels": list(s.true_labels)} for t, s in stems}
+    r = sr.mislabel_scores(m, oracle)
+    assert (r["tp"], r["fp"], r["fn"]) == (wrong, 0, 0) and r["labels_exact_refined"] == 1.0
+    assert r["labels_exact_observed"] == pytest.approx(1 - wrong / len(stems))
+    assert r["multi_labelled"] == sum(len(s.true_labels) > 1 for _, s in stems)
+    same = sr.mislabel_scores(m, {(t.id, s.id): {"labels": list(s.observed)} for t, s in stems})
+    assert (same["tp"], same["fn"], same["mislabel_recall"]) == (0, wrong, 0.0) and np.isnan(same["mislabel_precision"])
