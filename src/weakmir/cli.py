@@ -225,7 +225,7 @@ def _cmd_separate(a) -> int:
     model.to(a.device)
     lufs = a.normalize_lufs if a.normalize_lufs is not None else meta.get("config", {}).get("normalize_lufs")
     for path in tqdm(a.audio, desc="separate", unit="file", disable=len(a.audio) < 2, leave=False):
-        dest = a.out / path.name.split(".")[0]
+        dest = a.out / (path.name[:-len(".stem.mp4")] if path.name.endswith(".stem.mp4") else path.stem)
         files = separate_file(model, path, dest, a.chunk_seconds, a.overlap_seconds, a.context_seconds, a.device,
                               normalize_lufs=lufs)
         print(f"weakmir separate: {path} -> {dest}/ ({', '.join(files)})")

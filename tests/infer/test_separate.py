@@ -70,6 +70,9 @@ def test_cli_separate(tmp_path, capsys):
     for s in ("vocals", "bass", "drums", "other"):
         info = sf.info(str(tmp_path / "sep" / "song" / f"{s}.wav"))
         assert info.channels == 2 and info.frames == 88200  # mono input upmixed to the model's 2 channels
+    save(tmp_path / "take.2.v1.flac", np.zeros((2, 4410), np.float32) + 0.01, 44100)
+    assert main(["separate", "mask", str(tmp_path / "take.2.v1.flac"), "-o", str(tmp_path / "sep")]) == 0
+    assert (tmp_path / "sep" / "take.2.v1" / "bass.wav").exists()  # dotted names are kept whole
     assert main(["separate", "mask", str(tmp_path / "nope.wav"), "-o", str(tmp_path / "x")]) == 2
     assert main(["separate", str(tmp_path / "no.ckpt"), str(tmp_path / "song.flac"), "-o", str(tmp_path / "x")]) == 2
 
