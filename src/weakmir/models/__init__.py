@@ -24,7 +24,7 @@ def register(name: str):
 
 def registered() -> list[str]:
     """Names of every model (importing the model modules registers them)."""
-    from . import convnext, hdemucs, mask, xumx  # noqa: F401
+    from . import convnext, hdemucs, mask, tcn, xumx  # noqa: F401
 
     return sorted(REGISTRY)
 
