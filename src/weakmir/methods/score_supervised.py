@@ -196,3 +196,202 @@ __all__ = [
     "own_score", "separated_score_loss", "clip_mixture_loss", "harmonic_mixture_loss", "separator_loss", "remix",
     "adversarial_mixture_loss", "other_score", "adversarial_transcription_loss", "transcriptor_step3_loss",
 ]
+
+
+# -- steps (one optimiser step's loss for weakmir.train.engine.fit) ------------------------------------
+
+def _harmonic(roll: torch.Tensor, sample_rate: int, n_fft: int, n_harmonics: int, tuning_hz: float) -> torch.Tensor:
+    """Eq. 7's per-bin activity from a batch of piano rolls: ``(B, I, 88, T) -> (B, I, F, T)`` bool."""
+    from ..data.targets import harmonic_mask
+
+    return torch.from_numpy(harmonic_mask(roll.detach().cpu().numpy() > 0, sample_rate, n_fft, n_harmonics,
+                                          tuning_hz)).to(roll.device)
+
+
+def _frozen(module: torch.nn.Module, *args):
+    """Call ``module`` with its parameters detached: gradients reach the input, never the module."""
+    from torch.func import functional_call
+
+    params = {k: v.detach() for k, v in module.named_parameters()}
+    return functional_call(module, params, args)
+
+
+def critic_transcriptions(transcriptor, S: torch.Tensor, frozen: bool = True) -> torch.Tensor:
+    """p(Ŝ_i) for every separated source: ``S (B, I, F, T) -> P (B, I, I, 88, T)``."""
+    B, I = S.shape[:2]
+    flat = S.flatten(0, 1)
+    p = _frozen(transcriptor, flat) if frozen else transcriptor(flat)
+    return p.view(B, I, *p.shape[1:])
+
+
+class SeparatorWithCritic(torch.nn.Module):
+    """The separator and its critic (a transcriptor, or the baseline's classifier) as one module, so a
+    single optimiser trains step 2 (critic frozen inside the step) and step 3 (both)."""
+
+    def __init__(self, separator, critic):
+        super().__init__()
+        self.separator, self.critic = separator, critic
+
+
+def transcriptor_step(model, batch, weights=None, alpha1: float = 0.03, beta1: float = 0.1):
+    """Step 1: L_TL (eq. 4) of the transcriptor on mixtures. ``batch``: mixture ``(B, 1, T)``, roll ``(B, I, 88, N)``."""
+    p = model(model.spectrogram(batch["mixture"]).abs())
+    loss = transcription_loss(p, batch["roll"], weights, alpha1, beta1)
+    return loss, {"loss": loss.detach()}
+
+
+def separator_step(pair: SeparatorWithCritic, batch, weights=None, alpha2: float = 1.0, beta2: float = 0.1,
+                   n_harmonics: int = 10, tuning_hz: float = 440.0, joint: bool = False, alpha1: float = 0.03,
+                   beta1: float = 0.1, alpha3: float = 0.0, beta3: float = 0.0, generator=None):
+    """Step 2 (``joint=False``): L_sep (eq. 8) with the transcriptor as a frozen critic.
+
+    Step 3 (``joint=True``): the same L_sep for the separator (the critic's parameters detached, so its
+    gradient reaches only the separator) plus L_TL-3 (eq. 11) for the transcriptor on the mixtures, on
+    remixes of the detached separated sources (AML, weight ``alpha3``) and on the detached separated
+    sources (ATL, ``beta3``); the separator gets no gradient from L_TL-3.
+    """
+    sep, tr = pair.separator, pair.critic
+    X = sep.spectrogram(batch["mixture"]).abs()
+    Y = batch["roll"]
+    S = sep.separate_magnitude(X)
+    P = critic_transcriptions(tr, S, frozen=True)
+    H = _harmonic(Y, sep.sample_rate, sep.n_fft, n_harmonics, tuning_hz) if beta2 else None
+    loss = separator_loss(P, Y, S, X, batch["active"], H, weights, alpha2, beta2)
+    logs = {"sep": loss.detach()}
+    if joint:
+        Sd = S.detach()
+        p = tr(X)
+        p_remix = Y_remix = P_t = None
+        if alpha3:
+            X_remix, Y_remix = remix(Sd, Y, generator)
+            p_remix = tr(X_remix)
+        if beta3:
+            P_t = critic_transcriptions(tr, Sd, frozen=False)
+        tl3 = transcriptor_step3_loss(p, Y, p_remix, Y_remix, P_t, weights, alpha1, beta1, alpha3, beta3)
+        logs["tl3"] = tl3.detach()
+        loss = loss + tl3
+    return loss, logs
+
+
+def supervised_step(model, batch):
+    """Upper bound (§3.3): the same separator with L1 between Ŝ_i and the true source magnitudes."""
+    X = model.spectrogram(batch["mixture"]).abs()
+    B, I = batch["sources"].shape[:2]
+    target = model.spectrogram(batch["sources"].flatten(0, 1)).abs().view(B, I, *X.shape[1:])
+    loss = (model.separate_magnitude(X) - target).abs().sum(dim=2).mean()
+    return loss, {"loss": loss.detach()}
+
+
+def classifier_step(model, batch, weights=None):
+    """Baseline critic [16]: frame-wise instrument activity of the mixture, BCE weighted per instrument."""
+    c = model(model.spectrogram(batch["mixture"]).abs())  # (B, I, N)
+    target = batch["roll"].amax(dim=2)
+    loss = _weighted(bce(target, c), weights, 1).sum(dim=1).mean()
+    return loss, {"loss": loss.detach()}
+
+
+def classifier_separator_step(pair: SeparatorWithCritic, batch, weights=None, alpha2: float = 1.0):
+    """Baseline separator [16]: each Ŝ_i should read as instrument i active where the score says so and
+    every other instrument silent (eq. 5 with activity instead of notes) + α2 L_c-mix."""
+    sep, cl = pair.separator, pair.critic
+    X = sep.spectrogram(batch["mixture"]).abs()
+    S = sep.separate_magnitude(X)
+    B, I = S.shape[:2]
+    c = _frozen(cl, S.flatten(0, 1)).view(B, I, I, -1)  # (B, source, instrument, N)
+    act = batch["roll"].amax(dim=2)  # (B, I, N)
+    eye = torch.eye(I, dtype=act.dtype)[None, :, :, None]
+    loss = _weighted(bce(eye * act[:, None], c), weights, 2).sum(dim=(1, 2)).mean()
+    if alpha2:
+        loss = loss + alpha2 * clip_mixture_loss(S, X, batch["active"])
+    return loss, {"loss": loss.detach()}
+
+
+__all__ += ["critic_transcriptions", "SeparatorWithCritic", "transcriptor_step", "separator_step",
+            "supervised_step", "classifier_step", "classifier_separator_step"]
+
+
+# -- the three-step recipe ----------------------------------------------------------------------------
+
+from dataclasses import asdict, dataclass, field  # noqa: E402
+from functools import partial  # noqa: E402
+
+
+@dataclass
+class ScoreConfig:
+    """Sizes and weights of one score-supervised run (defaults: the CPU size; the paper's weights)."""
+
+    instruments: tuple | None = None  # None: every scored instrument of the manifest
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    hop_length: int = 500
+    model: dict = field(default_factory=lambda: {"channels": 64, "hidden": 128, "repeats": 3, "blocks": 8})
+    seconds: float = 4.0
+    batch_size: int = 8
+    lr: float = 1e-3
+    steps: tuple = (300, 300, 150)  # step 1, step 2, step 3
+    alpha1: float = 0.03
+    beta1: float = 0.1
+    alpha2: float = 1.0
+    beta2: float = 0.1
+    alpha3: float = 0.2
+    beta3: float = 0.05
+    n_harmonics: int = 10
+    tuning_hz: float = 440.0
+    class_weights: bool = True
+    examples_per_epoch: int = 256
+    splits: tuple = ("train",)
+    seed: int = 0
+
+
+def _models_kwargs(config: ScoreConfig, instruments) -> dict:
+    return {"instruments": list(instruments), "sample_rate": config.sample_rate, "n_fft": config.n_fft,
+            "hop_length": config.hop_length, **config.model}
+
+
+def train_three_steps(manifest, config: ScoreConfig, out=None, progress: bool = False) -> dict:
+    """Step 1 (transcriptor on mixtures), step 2 (separator, frozen transcriptor critic), step 3 (joint,
+    with AML / ATL per ``alpha3`` / ``beta3``). Writes ``transcriptor_1.ckpt``, ``separator_2.ckpt``,
+    ``transcriptor_3.ckpt``, ``separator_3.ckpt`` to ``out`` when given.
+
+    Returns ``{"transcriptor", "separator", "transcriptor_1", "separator_2", "histories", "weights"}``.
+    """
+    import copy
+    from pathlib import Path
+
+    from ..data.scores import ScoreClips
+    from ..models import build
+    from ..train import checkpoint
+    from ..train.engine import fit
+
+    data = ScoreClips.from_manifest(manifest, config.instruments, config.splits, config.sample_rate,
+                                    config.hop_length, config.seconds, config.examples_per_epoch, config.seed)
+    rates = activity_rates(torch.stack([data[i]["roll"] for i in range(min(len(data), 64))]))
+    weights = class_weights(rates.clamp_min(1e-3)) if config.class_weights else None
+    kw = _models_kwargs(config, data.instruments)
+    torch.manual_seed(config.seed)
+    tr = build("tcn_transcriptor", **kw)
+    h1 = fit(tr, partial(transcriptor_step, weights=weights, alpha1=config.alpha1, beta1=config.beta1), data,
+             config.steps[0], config.batch_size, config.lr, seed=config.seed, progress=progress)
+    tr1 = copy.deepcopy(tr)
+    sep = build("tcn_separator", **kw)
+    pair = SeparatorWithCritic(sep, tr)
+    common = dict(weights=weights, alpha2=config.alpha2, beta2=config.beta2, n_harmonics=config.n_harmonics,
+                  tuning_hz=config.tuning_hz)
+    h2 = fit(pair, partial(separator_step, **common), data, config.steps[1], config.batch_size, config.lr,
+             seed=config.seed + 1, progress=progress)
+    sep2 = copy.deepcopy(sep)
+    gen = torch.Generator().manual_seed(config.seed)
+    h3 = fit(pair, partial(separator_step, **common, joint=True, alpha1=config.alpha1, beta1=config.beta1,
+                           alpha3=config.alpha3, beta3=config.beta3, generator=gen),
+             data, config.steps[2], config.batch_size, config.lr, seed=config.seed + 2, progress=progress)
+    if out is not None:
+        out = Path(out)
+        meta = {"method": "score-supervised", "config": asdict(config)}
+        for name, m in (("transcriptor_1", tr1), ("separator_2", sep2), ("transcriptor_3", tr), ("separator_3", sep)):
+            checkpoint.save(out / f"{name}.ckpt", m, m.kwargs(), meta)
+    return {"transcriptor": tr, "separator": sep, "transcriptor_1": tr1, "separator_2": sep2,
+            "histories": {"step1": h1.losses, "step2": h2.losses, "step3": h3.losses},
+            "weights": None if weights is None else weights.tolist(), "instruments": data.instruments}
+
+
+__all__ += ["ScoreConfig", "train_three_steps"]
