@@ -179,13 +179,18 @@ def _add_dataset(sub) -> None:
                         "musdb-hq (MUSDB18-HQ wav folders); mdx23 (MDX23 label-noise set, HQ layout, noisy labels)")
     p.add_argument("root", type=Path, help="the dataset's root folder")
     p.add_argument("--out", "-o", type=Path, required=True, help="output folder for manifest.json")
+    p.add_argument("--notes", choices=["gtnotes", "score"], default="gtnotes",
+                   help="bach10 only: stems' notes from the performed ground truth (GTNotes, for evaluation) or "
+                        "the score aligned to the audio by NN-Name.txt (for score-supervised training)")
     p.set_defaults(func=_cmd_dataset)
 
 
 def _cmd_dataset(a) -> int:
     from .data.sources import bach10, musdb
 
-    loaders = {"bach10": bach10.load, "musdb": musdb.load_stems, "musdb-hq": musdb.load_hq,
+    if a.notes != "gtnotes" and a.name != "bach10":
+        raise WeakmirError(f"--notes {a.notes} applies to bach10 only; drop it for {a.name}")
+    loaders = {"bach10": lambda root, out: bach10.load(root, out, notes=a.notes), "musdb": musdb.load_stems, "musdb-hq": musdb.load_hq,
                "mdx23": lambda root, out: musdb.load_hq(root, out, noisy=True)}
     m = loaders[a.name](a.root, a.out)
     s = m.summary()

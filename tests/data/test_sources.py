@@ -63,3 +63,38 @@ def test_musdb_stem_mp4(shared_data, tmp_path):
     assert again.to_dict() == m.to_dict()
     with pytest.raises(WeakmirError, match="no .stem.mp4 files"):
         musdb.load_stems(tmp_path, tmp_path / "x", progress=False)
+
+
+def _frame_f1(a, b, fps=100, frames=4000):
+    """Frame-level F-measure of two note lists on a 10 ms grid (pitch must match)."""
+    def roll(notes):
+        r = np.zeros((128, frames), bool)
+        for on, off, p, _ in notes:
+            r[int(p), int(on * fps):int(off * fps)] = True
+        return r
+    ra, rb = roll(a), roll(b)
+    return 2 * (ra & rb).sum() / (ra.sum() + rb.sum())
+
+
+def test_bach10_aligned_score_matches_the_recordings(shared_data, tmp_path):
+    """The score aligned through NN-Name.txt lands on the performed notes (GTNotes): every stem's
+    frame F >= 0.8 and >= 90 % of the performed onsets within 150 ms of a score onset of the same
+    pitch; the raw .mid (not aligned) does not."""
+    import pretty_midi
+
+    from weakmir.data.notes import read_notes
+    from weakmir.data.sources import bach10
+
+    gt = bach10.load(shared_data / "bach10", tmp_path / "gt")
+    sc = bach10.load(shared_data / "bach10", tmp_path / "score", notes="score")
+    for tg, ts in zip(gt.tracks, sc.tracks):
+        pm = pretty_midi.PrettyMIDI(str(shared_data / "bach10" / tg.id / f"{tg.id}.mid"))
+        for k, (a, b) in enumerate(zip(tg.stems, ts.stems)):
+            truth, score = read_notes(gt.resolve(a.notes)), read_notes(sc.resolve(b.notes))
+            assert b.notes.endswith(f"{b.id}.score.csv") and np.all(score[:, 1] > score[:, 0])
+            hit = [np.any((score[:, 2] == p) & (np.abs(score[:, 0] - on) < 0.15)) for on, _, p, _ in truth]
+            assert np.mean(hit) >= 0.9 and _frame_f1(truth, score) >= 0.8, (tg.id, a.id)
+            raw = np.array([(n.start, n.end, n.pitch, 80) for n in pm.instruments[k].notes])
+            assert _frame_f1(truth, raw) < 0.5, (tg.id, a.id)
+    with pytest.raises(Exception, match="gtnotes"):
+        bach10.load(shared_data / "bach10", tmp_path / "x", notes="midi")

@@ -22,9 +22,10 @@ Annotations and units: frames are 46 ms windows on a 10 ms hop, frame ``k``
 (1-based) centred at ``0.023 + (k - 1) * 0.01`` s; pitches are MIDI numbers.
 f0 CSVs are written on that grid in Hz (0 = unvoiced). Notes come from
 GTNotes: a note spans from its first frame's centre to its last frame's centre
-plus one hop, with the rounded median pitch of its frames. (The score-to-audio
-alignment in ``NN-Name.txt`` gives onsets only; score-supervised training will
-build its aligned score from it.) All tracks go to the ``test`` split.
+plus one hop, with the rounded median pitch of its frames. With
+``notes="score"`` the stems carry the *score* instead, aligned to the audio by
+``NN-Name.txt`` (:func:`aligned_score`; the ``.mid`` alone is not aligned).
+All tracks go to the ``test`` split.
 """
 
 from __future__ import annotations
@@ -48,8 +49,68 @@ def _midi_to_hz(m):
     return np.where(m > 0, 440.0 * 2 ** ((m - 69) / 12), 0.0)
 
 
-def load(root: str | Path, out: str | Path) -> Manifest:
-    """Build ``out/manifest.json`` for a Bach10 folder; annotations go to ``out/annotations/``."""
+def aligned_score(piece: str | Path) -> list[np.ndarray]:
+    """The score of one piece aligned to its recording: one ``(n, 4)`` array (onset s, offset s,
+    MIDI pitch, velocity) per instrument, in :data:`INSTRUMENTS` order.
+
+    ``NN-Name.txt`` lists every score note as (audio onset ms, MIDI onset ms, pitch, channel);
+    ``NN-Name.mid`` (not aligned) gives the durations. Offsets map through the piecewise-linear
+    MIDI → audio time warp of all aligned onsets (extended with the last segment's slope past the
+    last one); a note tied over repeated same-pitch MIDI notes lasts to the end of the tie, and no
+    note outlasts the next aligned onset of its channel.
+    """
+    import pretty_midi
+
+    piece = Path(piece)
+    txt, mid = piece / f"{piece.name}.txt", piece / f"{piece.name}.mid"
+    for f in (txt, mid):
+        if not f.exists():
+            raise WeakmirError(f"{f}: missing; the aligned score needs the piece's .txt alignment and .mid score")
+    try:
+        rows = np.loadtxt(txt, ndmin=2)
+    except ValueError as e:
+        raise WeakmirError(f"{txt}: not a Bach10 alignment (audio ms, MIDI ms, pitch, channel per line): {e}") from e
+    if rows.shape[1] != 4:
+        raise WeakmirError(f"{txt}: expected 4 columns (audio ms, MIDI ms, pitch, channel), got {rows.shape[1]}")
+    pairs = np.unique(rows[:, [1, 0]], axis=0)  # (MIDI ms, audio ms), sorted by MIDI time
+    midi_t, audio_t = pairs[:, 0], pairs[:, 1]
+    slope = (audio_t[-1] - audio_t[-2]) / max(midi_t[-1] - midi_t[-2], 1e-9) if len(pairs) > 1 else 1.0
+
+    def warp(ms):
+        ms = np.asarray(ms, dtype=float)
+        return np.where(ms <= midi_t[-1], np.interp(ms, midi_t, audio_t), audio_t[-1] + slope * (ms - midi_t[-1]))
+
+    pm = pretty_midi.PrettyMIDI(str(mid))
+    out = []
+    for k in range(len(INSTRUMENTS)):
+        mine = rows[rows[:, 3] == k + 1]
+        mine = mine[np.argsort(mine[:, 1], kind="stable")]
+        score = sorted(pm.instruments[k].notes, key=lambda n: n.start) if k < len(pm.instruments) else []
+        notes = []
+        for j, (_, m_on, pitch, _) in enumerate(mine):
+            nxt = mine[j + 1, 1] if j + 1 < len(mine) else np.inf
+            end = None
+            for n in score:
+                if end is None and n.pitch == pitch and abs(n.start * 1000 - m_on) <= 10:
+                    end = n.end * 1000
+                elif end is not None and n.pitch == pitch and abs(n.start * 1000 - end) <= 10 and n.start * 1000 < nxt:
+                    end = n.end * 1000  # a tie: the next same-pitch MIDI note has no aligned onset of its own
+            if end is None:
+                end = nxt if np.isfinite(nxt) else m_on + 500.0
+            end = min(end, nxt)
+            notes.append((float(warp(m_on)) / 1000, float(warp(end)) / 1000, int(pitch), 80))
+        out.append(np.array(notes, dtype=float).reshape(-1, 4))
+    return out
+
+
+def load(root: str | Path, out: str | Path, notes: str = "gtnotes") -> Manifest:
+    """Build ``out/manifest.json`` for a Bach10 folder; annotations go to ``out/annotations/``.
+
+    ``notes="gtnotes"``: each stem's notes are the transcription ground truth from GTNotes;
+    ``notes="score"``: the aligned score (:func:`aligned_score`), what score-supervised training reads.
+    """
+    if notes not in ("gtnotes", "score"):
+        raise WeakmirError(f"unknown Bach10 notes {notes!r}; use 'gtnotes' or 'score'")
     import scipy.io
 
     root, out = Path(root), Path(out)
@@ -69,6 +130,7 @@ def load(root: str | Path, out: str | Path) -> Manifest:
         f0s = scipy.io.loadmat(str(piece / f"{name}-GTF0s.mat"))["GTF0s"]
         notes_mat = piece / f"{name}-GTNotes.mat"
         gt_notes = scipy.io.loadmat(str(notes_mat))["GTNotes"] if notes_mat.exists() else None
+        score = aligned_score(piece) if notes == "score" else None
         stems = []
         for k, (inst, fn) in enumerate(INSTRUMENTS):
             path = piece / f"{name}-{fn}.wav"
@@ -78,7 +140,10 @@ def load(root: str | Path, out: str | Path) -> Manifest:
             f0_path = out / "annotations" / name / f"{inst}.f0.csv"
             write_f0(f0_path, times, hz, (hz > 0).astype(int))
             notes_path = None
-            if gt_notes is not None:
+            if score is not None:
+                notes_path = out / "annotations" / name / f"{inst}.score.csv"
+                write_notes(notes_path, score[k])
+            elif gt_notes is not None:
                 rows = []
                 for cell in np.ravel(gt_notes[k][0]):
                     a = np.asarray(cell, dtype=float)
