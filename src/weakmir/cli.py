@@ -48,8 +48,9 @@ def _add_synth(sub) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("out", type=Path, help="output folder (created; a finished run in it is resumed)")
-    p.add_argument("--preset", choices=["chorale", "pop"], default="chorale",
-                   help="chorale: four-part Bach chorales; pop: drums/bass/chords/vocals songs")
+    p.add_argument("--preset", choices=["chorale", "pop", "slakh"], default="chorale",
+                   help="chorale: four-part Bach chorales; pop: drums/bass/chords/vocals songs; slakh: piano, "
+                        "distorted guitar and bass songs (the score-supervised paper's instrument set)")
     p.add_argument("--tracks", type=int, default=20, help="number of tracks")
     p.add_argument("--seconds", type=float, default=20.0, help="length of each track (at most), seconds")
     p.add_argument("--sample-rate", type=int, default=44100, help="sample rate of the audio, Hz")

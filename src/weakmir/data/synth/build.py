@@ -1,4 +1,4 @@
-"""Build the embedded corpus: ``weakmir synth OUT --preset chorale|pop``.
+"""Build the embedded corpus: ``weakmir synth OUT --preset chorale|pop|slakh``.
 
 Layout written under ``OUT``::
 
@@ -47,7 +47,7 @@ from ..manifest import Manifest, Stem, Track
 from ..notes import f0_from_notes, is_monophonic, write_f0, write_notes
 from .render import Part, Renderer, find_soundfont
 
-PRESETS = ("chorale", "pop")
+PRESETS = ("chorale", "pop", "slakh")
 PEAK = 10 ** (-1.0 / 20.0)
 
 
@@ -142,7 +142,7 @@ def _score_midi(parts: list[Part], path: Path) -> None:
 def render_track(config: SynthConfig, index: int, out: Path) -> dict:
     """Render track ``index`` into ``out/tracks/<id>/``; returns the track record dict."""
     from .chorale import catalog, chorale_parts
-    from .pop import pop_parts
+    from .pop import pop_parts, slakh_parts
 
     rng = np.random.default_rng([config.seed, PRESETS.index(config.preset), index])
     track_id = f"{config.preset}-{index:04d}"
@@ -150,6 +150,8 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
         cat = catalog()
         order = np.random.default_rng([config.seed, 104729]).permutation(len(cat))
         parts, duration, prov = chorale_parts(cat[order[index % len(cat)]], rng, config.seconds, config.programs)
+    elif config.preset == "slakh":
+        parts, duration, prov = slakh_parts(rng, config.seconds)
     else:
         parts, duration, prov = pop_parts(rng, config.seconds)
     sr = config.sample_rate

@@ -163,3 +163,30 @@ def pop_parts(rng: np.random.Generator, seconds: float):
             "tempo_bpm": round(bpm, 2), "form": [n for n, _ in form]}
     duration = min(seconds, end_time + 1.0)
     return parts, duration, prov
+
+
+SLAKH_PROGRAMS = {"piano": 0, "guitar": 30, "bass": 33}  # acoustic grand, distortion guitar, finger bass
+
+
+def slakh_parts(rng: np.random.Generator, seconds: float):
+    """The ``slakh`` preset: score-supervised_hung2021's instrument set (§3.1: acoustic piano,
+    distorted electric guitar, electric bass) on the procedural pop songs.
+
+    The song's chords (block or arpeggiated) go to the piano, its lead line an octave down to a
+    distorted guitar (monophonic and sparse, as Slakh's guitars are: the paper measures 14 % frame
+    activity), its bass line to an electric bass; no drums, vocals or pad. Stems are named after
+    the instrument (``piano``, ``guitar``, ``bass``).
+    """
+    parts, duration, prov = pop_parts(rng, seconds)
+    by_name = {p.name: p for p in parts}
+    out = []
+    for name, source, shift in (("piano", "chords", 0), ("guitar", "vocals", -12), ("bass", "bass", 0)):
+        p = by_name.get(source)
+        if p is None or not len(p.notes):
+            continue
+        notes = p.notes.copy()
+        notes[:, 2] += shift
+        prog = SLAKH_PROGRAMS[name]
+        out.append(Part(name, prog, gm_instrument(prog), notes, pan=0.0, gain_db=p.gain_db + (-3.0 if name == "guitar" else 0.0)))
+    prov = {**prov, "source": "procedural pop, Slakh instrument set"}
+    return out, duration, prov
