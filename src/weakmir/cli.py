@@ -238,6 +238,36 @@ def _cmd_separate(a) -> int:
     return 0
 
 
+def _add_transcribe(sub) -> None:
+    p = sub.add_parser(
+        "transcribe", help="transcribe audio with a trained transcriptor checkpoint",
+        description="Transcribe each file with a score-supervised transcriptor (tcn_transcriptor checkpoint): "
+                    "OUT/<file name>/<instrument>.mid per instrument and pianoroll.png (instruments stacked, "
+                    "high notes up).",
+    )
+    p.add_argument("checkpoint", type=Path, help="a tcn_transcriptor checkpoint (e.g. transcriptor_3.ckpt)")
+    p.add_argument("audio", type=Path, nargs="+", help="audio files (any rate and channel count; mixed to mono)")
+    p.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    p.add_argument("--threshold", type=float, default=0.5, help="note probability threshold")
+    p.add_argument("--min-frames", type=int, default=2, help="shortest note, in frames")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_transcribe)
+
+
+def _cmd_transcribe(a) -> int:
+    from .infer.transcribe import transcribe_file
+    from .train.checkpoint import load
+
+    model, _ = load(a.checkpoint)
+    model.to(a.device)
+    for path in a.audio:
+        dest = a.out / path.stem
+        notes = transcribe_file(model, path, dest, a.threshold, a.min_frames, a.device)
+        counts = ", ".join(f"{k} {len(v)}" for k, v in notes.items())
+        print(f"weakmir transcribe: {path} -> {dest}/ (notes: {counts})")
+    return 0
+
+
 def _add_refine(sub) -> None:
     p = sub.add_parser(
         "refine", help="self-refine noisy stem labels (Koo et al. 2023)",
@@ -320,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_dataset(sub)
     _add_separate(sub)
+    _add_transcribe(sub)
     _add_refine(sub)
     _add_experiment(sub)
     return parser

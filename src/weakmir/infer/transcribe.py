@@ -1,0 +1,94 @@
+"""Transcribe audio with a trained transcriptor: one MIDI file per instrument and a piano-roll image.
+
+    notes = transcribe_file(model, "song.wav", "out/song")
+    # out/song/piano.mid, out/song/guitar.mid, ..., out/song/pianoroll.png
+
+The whole file is transcribed in one pass (the TCN's receptive field spans
+±765 frames, ~24 s at the paper's hop, so chunking would need that much
+context anyway); a note is a run of frames with probability above
+``threshold`` lasting at least ``min_frames``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..audio.io import load
+from ..errors import WeakmirError
+from ..files import publish
+
+
+def transcribe_array(model, audio: np.ndarray, device: str = "cpu") -> np.ndarray:
+    """Piano-roll probabilities: audio ``(channels, time)`` at the model's rate -> ``(instruments, 88, frames)``."""
+    x = torch.from_numpy(np.asarray(audio, np.float32).mean(axis=0, keepdims=True))[None].to(device)
+    with torch.no_grad():
+        return model.transcribe(x)[0].cpu().numpy()
+
+
+def write_midi(path, notes_per_instrument: dict, programs: dict | None = None) -> Path:
+    """One MIDI file holding one track per ``{name: (n, 4) notes}``; written atomically."""
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI()
+    for name, notes in notes_per_instrument.items():
+        inst = pretty_midi.Instrument(program=int((programs or {}).get(name, 0)), name=name)
+        for on, off, pitch, vel in np.asarray(notes, dtype=float).reshape(-1, 4):
+            inst.notes.append(pretty_midi.Note(int(np.clip(vel, 1, 127)), int(pitch), float(on), float(off)))
+        pm.instruments.append(inst)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".mid", dir=path.parent)
+    os.close(fd)
+    try:
+        pm.write(tmp)
+        publish(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def pianoroll_png(probs: np.ndarray, max_width: int = 1200) -> bytes:
+    """Instruments stacked top to bottom, high notes up: ``(I, 88, frames)`` -> PNG bytes."""
+    from ..report.images import colorize, png_bytes
+
+    I, _, N = probs.shape
+    step = max(1, int(np.ceil(N / max_width)))
+    rows = []
+    for i in range(I):
+        rows.append(probs[i, ::-1, ::step])
+        rows.append(np.full((2, rows[-1].shape[1]), 1.0))  # a separator line
+    img = colorize(np.concatenate(rows[:-1]))
+    return png_bytes(np.repeat(img, 2, axis=0))
+
+
+def transcribe_file(model, path, out_dir, threshold: float = 0.5, min_frames: int = 2, device: str = "cpu") -> dict:
+    """Transcribe ``path`` into ``out_dir``: ``<instrument>.mid`` each and ``pianoroll.png``.
+
+    Returns ``{instrument: (n, 4) notes}``.
+    """
+    from ..metrics.transcription import roll_to_notes
+
+    if not hasattr(model, "transcribe"):
+        raise WeakmirError(f"{type(model).__name__} is not a transcriptor; pass a tcn_transcriptor checkpoint")
+    x, _ = load(path, sample_rate=model.sample_rate)
+    probs = transcribe_array(model, x, device)
+    fps = model.sample_rate / model.hop_length
+    notes = {name: roll_to_notes(probs[i], fps, threshold, min_frames) for i, name in enumerate(model.instruments)}
+    out_dir = Path(out_dir)
+    for name, n in notes.items():
+        write_midi(out_dir / f"{name}.mid", {name: n})
+    png = out_dir / "pianoroll.png"
+    fd, tmp = tempfile.mkstemp(prefix=".pianoroll.", suffix=".png", dir=out_dir)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pianoroll_png(probs))
+    publish(tmp, png)
+    return notes
+
+
+__all__ = ["transcribe_array", "transcribe_file", "write_midi", "pianoroll_png"]
