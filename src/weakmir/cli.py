@@ -175,24 +175,35 @@ def _add_dataset(sub) -> None:
         description="Read a dataset you already have (nothing is downloaded) and write OUT/manifest.json "
                     "pointing at its audio, with annotations converted to weakmir's CSVs.",
     )
-    p.add_argument("name", choices=["bach10", "musdb", "musdb-hq", "mdx23"],
+    p.add_argument("name", choices=["bach10", "musdb", "musdb-hq", "mdx23", "slakh"],
                    help="dataset layout: bach10; musdb (MUSDB18 .stem.mp4, decoded once to FLAC in OUT); "
-                        "musdb-hq (MUSDB18-HQ wav folders); mdx23 (MDX23 label-noise set, HQ layout, noisy labels)")
+                        "musdb-hq (MUSDB18-HQ wav folders); mdx23 (MDX23 label-noise set, HQ layout, noisy labels); "
+                        "slakh (Slakh2100 flac, per-stem MIDI and metadata.yaml)")
     p.add_argument("root", type=Path, help="the dataset's root folder")
     p.add_argument("--out", "-o", type=Path, required=True, help="output folder for manifest.json")
     p.add_argument("--notes", choices=["gtnotes", "score"], default="gtnotes",
                    help="bach10 only: stems' notes from the performed ground truth (GTNotes, for evaluation) or "
                         "the score aligned to the audio by NN-Name.txt (for score-supervised training)")
+    p.add_argument("--keep", default=None,
+                   help="slakh only: comma-separated instruments to keep, mixed anew (the score-supervised paper: "
+                        "piano,distorted_guitar,bass)")
+    p.add_argument("--splits-file", type=Path, default=None,
+                   help="slakh only: JSON {\"train\": [ids], \"validation\": [ids], \"test\": [ids]} "
+                        "(e.g. Slakh2100-split2); default: the folder each track is in")
     p.set_defaults(func=_cmd_dataset)
 
 
 def _cmd_dataset(a) -> int:
-    from .data.sources import bach10, musdb
+    from .data.sources import bach10, musdb, slakh
 
     if a.notes != "gtnotes" and a.name != "bach10":
         raise WeakmirError(f"--notes {a.notes} applies to bach10 only; drop it for {a.name}")
+    if (a.keep or a.splits_file) and a.name != "slakh":
+        raise WeakmirError(f"--keep / --splits-file apply to slakh only; drop them for {a.name}")
     loaders = {"bach10": lambda root, out: bach10.load(root, out, notes=a.notes), "musdb": musdb.load_stems, "musdb-hq": musdb.load_hq,
-               "mdx23": lambda root, out: musdb.load_hq(root, out, noisy=True)}
+               "mdx23": lambda root, out: musdb.load_hq(root, out, noisy=True),
+               "slakh": lambda root, out: slakh.load(root, out, keep=a.keep.split(",") if a.keep else None,
+                                                     splits_file=a.splits_file)}
     m = loaders[a.name](a.root, a.out)
     s = m.summary()
     print(f"weakmir dataset: {a.name}, {s['tracks']} tracks, {s['hours'] * 60:.1f} min, {s['stems']} stems "

@@ -1,5 +1,7 @@
 """Dataset loaders against real files (../shared/data) and generated fixtures in the real layouts."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -98,3 +100,70 @@ def test_bach10_aligned_score_matches_the_recordings(shared_data, tmp_path):
             assert _frame_f1(truth, raw) < 0.5, (tg.id, a.id)
     with pytest.raises(Exception, match="gtnotes"):
         bach10.load(shared_data / "bach10", tmp_path / "x", notes="midi")
+
+
+def _slakh_fixture(root, rng):
+    """Two Slakh2100 tracks in the published layout: piano (0), distortion guitar (30), finger bass
+    (33), drums (is_drum), and a stem that was never rendered."""
+    import pretty_midi
+    import yaml
+
+    from weakmir.audio.io import save
+
+    programs = {"S00": (0, "Piano", False), "S01": (30, "Guitar", False), "S02": (33, "Bass", False),
+                "S03": (0, "Drums", True), "S04": (48, "Strings", False)}
+    for split, tid in (("train", "Track00001"), ("test", "Track01877")):
+        d = root / split / tid
+        (d / "stems").mkdir(parents=True)
+        (d / "MIDI").mkdir()
+        meta = {"UUID": tid.lower(), "audio_dir": "stems", "midi_dir": "MIDI", "stems": {}}
+        mix = np.zeros((1, 8000), np.float32)
+        for k, (sid, (prog, cls, drum)) in enumerate(programs.items()):
+            rendered = sid != "S04"
+            meta["stems"][sid] = {"inst_class": cls, "program_num": prog, "is_drum": drum,
+                                  "audio_rendered": rendered, "midi_program_name": cls}
+            pm = pretty_midi.PrettyMIDI()
+            inst = pretty_midi.Instrument(program=prog, is_drum=drum)
+            inst.notes += [pretty_midi.Note(90, 40 + 7 * k, 0.1, 0.4), pretty_midi.Note(80, 45 + 7 * k, 0.5, 0.9)]
+            pm.instruments.append(inst)
+            pm.write(str(d / "MIDI" / f"{sid}.mid"))
+            if rendered:
+                x = (0.1 * rng.standard_normal((1, 8000))).astype(np.float32)
+                save(d / "stems" / f"{sid}.flac", x, 8000)
+                mix += x
+        save(d / "mix.flac", mix, 8000)
+        (d / "metadata.yaml").write_text(yaml.safe_dump(meta))
+        pretty_midi.PrettyMIDI().write(str(d / "all_src.mid"))
+
+
+def test_slakh2100_layout(tmp_path, rng):
+    from weakmir.audio.io import load
+    from weakmir.data.notes import read_notes
+    from weakmir.data.sources import slakh
+
+    _slakh_fixture(tmp_path / "slakh", rng)
+    m = slakh.load(tmp_path / "slakh", tmp_path / "all")
+    assert sorted((t.id, t.split) for t in m.tracks) == [("Track00001", "train"), ("Track01877", "test")]
+    t = next(t for t in m.tracks if t.id == "Track00001")
+    assert [s.id for s in t.stems] == ["S00", "S01", "S02", "S03"]  # S04 was never rendered
+    assert [s.instruments[0] for s in t.stems] == ["piano", "distorted_guitar", "bass", "drums"]
+    assert [s.observed for s in t.stems] == [["other"], ["other"], ["bass"], ["drums"]]
+    notes = read_notes(m.resolve(t.stems[1].notes))
+    np.testing.assert_allclose(notes, [[0.1, 0.4, 47, 90], [0.5, 0.9, 52, 80]], atol=1e-3)
+    assert t.stems[3].notes is None  # drum "notes" are not a score
+    # the paper's subset: only piano, distorted guitar and bass, mixed anew
+    sub = slakh.load(tmp_path / "slakh", tmp_path / "sub", keep=("piano", "distorted_guitar", "bass"))
+    t = next(t for t in sub.tracks if t.id == "Track00001")
+    assert [s.id for s in t.stems] == ["S00", "S01", "S02"]
+    mix = load(sub.resolve(t.mixture))[0]
+    parts = sum(load(sub.resolve(s.path))[0] for s in t.stems)
+    np.testing.assert_allclose(mix, parts, atol=1e-6)
+    # split2-style lists; tracks in no list are skipped
+    (tmp_path / "split2.json").write_text(json.dumps({"train": [], "validation": ["Track01877"], "test": []}))
+    s2 = slakh.load(tmp_path / "slakh", tmp_path / "s2", splits_file=tmp_path / "split2.json")
+    assert [(t.id, t.split) for t in s2.tracks] == [("Track01877", "valid")]
+    with pytest.raises(Exception, match="no Slakh tracks"):
+        slakh.load(tmp_path, tmp_path / "x")
+    (tmp_path / "slakh" / "train" / "Track00001" / "stems" / "S01.flac").unlink()
+    with pytest.raises(Exception, match="S01.flac: missing"):
+        slakh.load(tmp_path / "slakh", tmp_path / "y")
