@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -24,16 +26,36 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (creates parent folders)."""
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """A temporary name beside ``path`` to write to (parent folders created).
+
+    When the block ends normally the file is published onto ``path``
+    (:func:`publish`); when it raises, the temporary file is removed and
+    ``path`` is left as it was. The temporary name keeps ``path``'s suffix, so
+    writers that pick a format from it (soundfile) still do.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        yield tmp
         publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (creates parent folders)."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+    return Path(path)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (creates parent folders)."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(data)
+    return Path(path)

@@ -9,7 +9,6 @@ half-written file under the final name.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import soundfile as sf
 import soxr
 
 from ..errors import AudioError
-from ..files import publish
+from ..files import atomic_path
 
 _FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3", ".aiff": "AIFF", ".aif": "AIFF"}
 
@@ -143,13 +142,6 @@ def save(
     _finite(x, path)
     if (subtype or "PCM").startswith("PCM") and x.size and np.abs(x).max() > 1.0:
         raise AudioError(f"{path}: samples exceed [-1, 1] and would clip; normalise first or save as float wav")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         sf.write(tmp, x.T, int(sample_rate), format=fmt, subtype=subtype)
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

@@ -19,8 +19,8 @@ Shapes: mixture ``(channels, time)`` -> sources ``(sources, channels, time)``.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ import torch
 
 from ..audio.io import resample, to_channels
 from ..errors import AudioError, WeakmirError
-from ..files import publish
+from ..files import atomic_path
 
 
 def _weights(n: int, overlap: int, first: bool, last: bool) -> np.ndarray:
@@ -126,52 +126,40 @@ def separate_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, ch
     chunk, overlap, context = _align(model, chunk, overlap, context)
     margin = 64 * int(getattr(model, "stride", 1))  # resampling margin, kept on the frame grid
     total = int(round(f.frames * sr / sr_in))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    writers, tmps = {}, {}
-    for name in model.sources:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".wav", dir=out_dir)
-        os.close(fd)
-        tmps[name] = Path(tmp)
-        writers[name] = sf.SoundFile(tmp, "w", samplerate=sr, channels=C, format="WAV", subtype=subtype)
+    final = {name: out_dir / f"{name}.wav" for name in model.sources}
     try:
-        chunks = list(_Chunker(total, chunk, overlap))
-        carry = None  # weighted tail of the previous chunk (overlap samples)
-        for k, (s, e) in enumerate(chunks):
-            # model-rate span: chunk + context (+ a resampling margin), never beyond the file
-            a, b = max(0, s - context - margin), min(total, e + context + margin)
-            ia, ib = int(np.floor(a * sr_in / sr)), min(int(np.ceil(b * sr_in / sr)), f.frames)
-            f.seek(ia)
-            data = f.read(ib - ia, dtype="float32", always_2d=True).T
-            if not np.isfinite(data).all():
-                raise AudioError(f"{path}: contains NaN or infinite samples; repair the file")
-            x = to_channels(data, C, path=path)
-            if sr_in != sr:
-                x = resample(x, sr_in, sr)
-            x = np.pad(x, ((0, 0), (0, max(0, (b - a) - x.shape[1]))))[:, :b - a]
-            y = _run(model, x * np.float32(gain), device)[..., s - a:s - a + (e - s)] / np.float32(gain)
-            w = _weights(e - s, overlap, k == 0, k == len(chunks) - 1)
-            y = y * w
-            if carry is not None:
-                y[..., :overlap] += carry
-            last = k == len(chunks) - 1
-            keep = y if last else y[..., : (e - s) - overlap]
-            carry = None if last else y[..., (e - s) - overlap:]
-            for i, name in enumerate(model.sources):
-                writers[name].write(keep[i].T)
-        for wtr in writers.values():
-            wtr.close()
-        final = {}
-        for name, tmp in tmps.items():
-            dest = out_dir / f"{name}.wav"
-            publish(tmp, dest)
-            final[name] = dest
+        # each stem streams into a temporary file; leaving the stack closes every writer and then
+        # publishes its file, an error removes them all (atomic_path), so no half-written stem remains
+        with contextlib.ExitStack() as stack:
+            writers = {}
+            for name, dest in final.items():
+                tmp = stack.enter_context(atomic_path(dest))
+                writers[name] = stack.enter_context(
+                    sf.SoundFile(tmp, "w", samplerate=sr, channels=C, format="WAV", subtype=subtype))
+            chunks = list(_Chunker(total, chunk, overlap))
+            carry = None  # weighted tail of the previous chunk (overlap samples)
+            for k, (s, e) in enumerate(chunks):
+                # model-rate span: chunk + context (+ a resampling margin), never beyond the file
+                a, b = max(0, s - context - margin), min(total, e + context + margin)
+                ia, ib = int(np.floor(a * sr_in / sr)), min(int(np.ceil(b * sr_in / sr)), f.frames)
+                f.seek(ia)
+                data = f.read(ib - ia, dtype="float32", always_2d=True).T
+                if not np.isfinite(data).all():
+                    raise AudioError(f"{path}: contains NaN or infinite samples; repair the file")
+                x = to_channels(data, C, path=path)
+                if sr_in != sr:
+                    x = resample(x, sr_in, sr)
+                x = np.pad(x, ((0, 0), (0, max(0, (b - a) - x.shape[1]))))[:, :b - a]
+                y = _run(model, x * np.float32(gain), device)[..., s - a:s - a + (e - s)] / np.float32(gain)
+                w = _weights(e - s, overlap, k == 0, k == len(chunks) - 1)
+                y = y * w
+                if carry is not None:
+                    y[..., :overlap] += carry
+                last = k == len(chunks) - 1
+                keep = y if last else y[..., : (e - s) - overlap]
+                carry = None if last else y[..., (e - s) - overlap:]
+                for i, name in enumerate(model.sources):
+                    writers[name].write(keep[i].T)
         return final
-    except BaseException:
-        for wtr in writers.values():
-            if not wtr.closed:
-                wtr.close()
-        for tmp in tmps.values():
-            tmp.unlink(missing_ok=True)
-        raise
     finally:
         f.close()

@@ -11,8 +11,6 @@ context anyway); a note is a run of frames with probability above
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ import torch
 
 from ..audio.io import load
 from ..errors import WeakmirError
-from ..files import publish
+from ..files import atomic_path, atomic_write_bytes
 
 
 def transcribe_array(model, audio: np.ndarray, device: str = "cpu") -> np.ndarray:
@@ -40,17 +38,9 @@ def write_midi(path, notes_per_instrument: dict, programs: dict | None = None) -
         for on, off, pitch, vel in np.asarray(notes, dtype=float).reshape(-1, 4):
             inst.notes.append(pretty_midi.Note(int(np.clip(vel, 1, 127)), int(pitch), float(on), float(off)))
         pm.instruments.append(inst)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".mid", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pm.write(tmp)
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def pianoroll_png(probs: np.ndarray, max_width: int = 1200) -> bytes:
@@ -83,11 +73,7 @@ def transcribe_file(model, path, out_dir, threshold: float = 0.5, min_frames: in
     out_dir = Path(out_dir)
     for name, n in notes.items():
         write_midi(out_dir / f"{name}.mid", {name: n})
-    png = out_dir / "pianoroll.png"
-    fd, tmp = tempfile.mkstemp(prefix=".pianoroll.", suffix=".png", dir=out_dir)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pianoroll_png(probs))
-    publish(tmp, png)
+    atomic_write_bytes(out_dir / "pianoroll.png", pianoroll_png(probs))
     return notes
 
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
 
 from .. import __version__
 from ..errors import WeakmirError
-from ..files import publish
+from ..files import atomic_path
 from ..models import build, registered
 
 FORMAT = "weakmir.checkpoint"
@@ -42,15 +41,8 @@ def save(path: str | os.PathLike, model: torch.nn.Module, kwargs: dict, config: 
         raise WeakmirError(f"{type(model).__name__} is not a registered model; register it in weakmir.models")
     blob = {"format": FORMAT, "version": 1, "model": name, "kwargs": dict(kwargs),
             "state": model.state_dict(), "config": dict(config or {}), "weakmir": __version__, "git": _git_commit()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(blob, tmp)
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
