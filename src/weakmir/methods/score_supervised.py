@@ -27,6 +27,9 @@ not the formula; inverse frequency is the usual reading).
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
+from functools import partial
+
 import torch
 
 _EPS = 1e-7
@@ -102,8 +105,12 @@ def separated_score_loss(P: torch.Tensor, Y: torch.Tensor, weights=None) -> torc
 
     ``P (B, I, I, 88, T)`` transcriptions of the separated sources, ``Y (B, I, 88, T)`` -> scalar.
     """
-    target = own_score(Y)
-    _check("separated_score_loss", P=P, target=target)
+    return _per_source_score("separated_score_loss", P, own_score(Y), weights)
+
+
+def _per_source_score(name: str, P, target, weights) -> torch.Tensor:
+    """Σ_i L_score(Ŝ_i, target_i): ``P, target (B, I, I, 88, T)`` -> scalar."""
+    _check(name, P=P, target=target)
     return _weighted(bce(target, P), weights, 2).sum(dim=(1, 2, 3)).mean()
 
 
@@ -175,9 +182,7 @@ def other_score(Y: torch.Tensor) -> torch.Tensor:
 def adversarial_transcription_loss(P: torch.Tensor, Y: torch.Tensor, weights=None) -> torch.Tensor:
     """Eq. 10, summed over sources: on Ŝ_i the target instrument should read silent (H(0, p_i)) and
     the others their true scores (H(Y_j, p_j)). ``P (B, I, I, 88, T)``, ``Y (B, I, 88, T)`` -> scalar."""
-    target = other_score(Y)
-    _check("adversarial_transcription_loss", P=P, target=target)
-    return _weighted(bce(target, P), weights, 2).sum(dim=(1, 2, 3)).mean()
+    return _per_source_score("adversarial_transcription_loss", P, other_score(Y), weights)
 
 
 def transcriptor_step3_loss(p, Y, p_remix=None, Y_remix=None, P=None, weights=None, alpha1: float = 0.03,
@@ -311,9 +316,6 @@ __all__ += ["critic_transcriptions", "SeparatorWithCritic", "transcriptor_step",
 
 
 # -- the three-step recipe ----------------------------------------------------------------------------
-
-from dataclasses import asdict, dataclass, field  # noqa: E402
-from functools import partial  # noqa: E402
 
 
 @dataclass

@@ -76,7 +76,11 @@ def classifier_loss(probs: torch.Tensor, targets: torch.Tensor, mask: torch.Tens
     if probs.shape != targets.shape or (mask is not None and mask.shape != probs.shape):
         raise ValueError(f"probs {tuple(probs.shape)}, targets {tuple(targets.shape)}"
                          f"{'' if mask is None else f', mask {tuple(mask.shape)}'} must have one shape")
-    err = (probs - targets).abs()
+    return _masked_mean((probs - targets).abs(), mask)
+
+
+def _masked_mean(err: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean of ``err`` over the entries ``mask`` keeps (all when ``mask`` is None)."""
     if mask is None:
         return err.mean()
     return (err * mask).sum() / mask.sum().clamp_min(1.0)
@@ -130,9 +134,7 @@ def classifier_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tens
     if logits.shape != targets.shape or (mask is not None and mask.shape != logits.shape):
         raise ValueError(f"logits {tuple(logits.shape)}, targets {tuple(targets.shape)} must have one shape")
     err = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), reduction="none")
-    if mask is None:
-        return err.mean()
-    return (err * mask).sum() / mask.sum().clamp_min(1.0)
+    return _masked_mean(err, mask)
 
 
 def classifier_step(model, batch, loss: str = "mae"):
@@ -179,6 +181,8 @@ def stft_setting(config: RefineConfig, manifest: Manifest) -> tuple[int, int, in
 def train_classifier(manifest: Manifest, config: RefineConfig, labels_override=None, single_only: bool = False,
                      progress: bool = False, view: str = "observed"):
     """Ψ on random mixtures of the manifest's observed stems (or ``labels_override``; ``view="clean"``: true sources)."""
+    if config.loss not in ("mae", "bce"):
+        raise WeakmirError(f"unknown classifier loss {config.loss!r}; use 'mae' or 'bce'")
     rate, n_fft, hop = stft_setting(config, manifest)
     pool = StemPool.from_manifest(manifest, view=view, splits=config.splits, labels_override=labels_override,
                                   sample_rate=rate, progress=progress)
@@ -191,9 +195,8 @@ def train_classifier(manifest: Manifest, config: RefineConfig, labels_override=N
     kwargs = {"preset": config.preset, "classes": list(pool.vocab), "log_magnitude": config.log_magnitude,
               "sample_rate": rate, "n_fft": n_fft, "hop_length": hop}
     model = build("convnext", **kwargs)
-    if config.loss not in ("mae", "bce"):
-        raise WeakmirError(f"unknown classifier loss {config.loss!r}; use 'mae' or 'bce'")
-    history = fit(model, functools.partial(classifier_step, loss=config.loss), data, max_steps=config.steps, batch_size=config.batch_size, lr=config.lr,
+    history = fit(model, functools.partial(classifier_step, loss=config.loss), data, max_steps=config.steps,
+                  batch_size=config.batch_size, lr=config.lr,
                   seed=config.seed, progress=progress)
     return model, kwargs, history
 
@@ -213,13 +216,14 @@ def relabel(model, manifest: Manifest, threshold: float, splits=None, progress: 
     items = [(t, s) for t in manifest.tracks if splits is None or t.split in splits for s in t.observed_stems()]
     for t, s in tqdm(items, desc="relabel", unit="stem", disable=not progress, leave=False):
         path = manifest.resolve(s.path)
-        x = None if cache is None else cache.get((path, model.sample_rate, model.audio_channels))
+        key = (path, model.sample_rate, model.audio_channels)
+        x = None if cache is None else cache.get(key)
         if x is None:
             x, _ = load(path, sample_rate=model.sample_rate, channels=model.audio_channels)
             trimmed, _ = remove_silence(x)  # §4.1: the classifier never sees the stem's silent parts
             x = trimmed if trimmed.shape[1] else x
             if cache is not None:
-                cache[(path, model.sample_rate, model.audio_channels)] = x
+                cache[key] = x
         probs = classify(model, x)
         labels = decide(probs, model.classes, threshold)
         thr = np.broadcast_to(np.asarray(threshold, dtype=float), probs.shape)
@@ -610,8 +614,8 @@ def experiment(preset: str, out, progress: bool = True, separator: str = "xumx")
     ablation(f"self_refining_x{P.refine_x}", labels_x)
 
     clean, noisy, refined = table2["clean"]["avg"], table2["noisy"]["avg"], table2["psi_refined"]["avg"]
-    mis = mislabel_scores(manifest, dec["refined"])
     label_quality = {k: mislabel_scores(manifest, d) for k, d in dec.items()}
+    mis = label_quality["refined"]
     summary = {
         "sdr_clean": clean, "sdr_noisy": noisy, "sdr_refined": refined,
         "gap_closed": (refined - noisy) / (clean - noisy) if clean != noisy else float("nan"),
