@@ -97,6 +97,9 @@ class _SpectrogramModel(nn.Module):
         self.audio_channels, self.sample_rate = 1, int(sample_rate)
         self.n_fft, self.hop_length = int(n_fft), int(hop_length)
         self.n_bins = self.n_fft // 2 + 1
+        # to the orthonormal STFT's scale (Σ w² = n_fft / 2 for the sqrt-Hann window): the score-supervised
+        # mixture losses read magnitudes at this scale (weakmir.methods.score_supervised, "Magnitude scale")
+        self.magnitude_scale = (2.0 / self.n_fft) ** 0.5
         self.tcn = TCN(self.n_bins, len(self.instruments) * out_per_instrument, channels, hidden, repeats, blocks)
         self.stride = self.hop_length
         self.receptive_field = self.tcn.receptive_frames * self.hop_length + self.n_fft

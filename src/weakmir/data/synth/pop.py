@@ -166,6 +166,10 @@ def pop_parts(rng: np.random.Generator, seconds: float):
 
 
 SLAKH_PROGRAMS = {"piano": 0, "guitar": 30, "bass": 33}  # acoustic grand, distortion guitar, finger bass
+# Level offsets on the pop parts' gains: the GM piano renders ~10 dB below the distortion guitar and the
+# bass, so without them the piano sits at -15 dB input SI-SDR; with them the input-mixture SI-SDRs come
+# near the paper's Table 1 (bass 1.2, guitar -5.8, piano -2.3 dB).
+SLAKH_GAIN_DB = {"piano": 10.0, "guitar": -3.0, "bass": 0.0}
 
 
 def slakh_parts(rng: np.random.Generator, seconds: float):
@@ -175,7 +179,7 @@ def slakh_parts(rng: np.random.Generator, seconds: float):
     The song's chords (block or arpeggiated) go to the piano, its lead line an octave down to a
     distorted guitar (monophonic and sparse, as Slakh's guitars are: the paper measures 14 % frame
     activity), its bass line to an electric bass; no drums, vocals or pad. Stems are named after
-    the instrument (``piano``, ``guitar``, ``bass``).
+    the instrument (``piano``, ``guitar``, ``bass``); levels per :data:`SLAKH_GAIN_DB`.
     """
     parts, duration, prov = pop_parts(rng, seconds)
     by_name = {p.name: p for p in parts}
@@ -187,6 +191,6 @@ def slakh_parts(rng: np.random.Generator, seconds: float):
         notes = p.notes.copy()
         notes[:, 2] += shift
         prog = SLAKH_PROGRAMS[name]
-        out.append(Part(name, prog, gm_instrument(prog), notes, pan=0.0, gain_db=p.gain_db + (-3.0 if name == "guitar" else 0.0)))
+        out.append(Part(name, prog, gm_instrument(prog), notes, pan=0.0, gain_db=p.gain_db + SLAKH_GAIN_DB[name]))
     prov = {**prov, "source": "procedural pop, Slakh instrument set"}
     return out, duration, prov
