@@ -1,0 +1,116 @@
+"""weakmir experiment score-supervised at the tiny preset: every stage once, the contract keys, a resumed
+run that reloads every checkpoint and reproduces the tables, and (with ../shared/data) the Bach10 row."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from weakmir.errors import WeakmirError
+from weakmir.methods import score_experiment as se
+
+ROWS = ["input mixture", "supervised", "isolated c-mix", "isolated h-mix", "isolated c-mix + h-mix", "fine-tune",
+        "fine-tune + AML", "fine-tune + ATL", "classifier baseline"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, shared_data_or_none):
+    out = tmp_path_factory.mktemp("score_exp")
+    bach10 = shared_data_or_none / "bach10" if shared_data_or_none else None
+    r = se.experiment("tiny", out, progress=True, bach10=bach10, skip_bach10=bach10 is None)
+    return out, r
+
+
+@pytest.fixture(scope="module")
+def shared_data_or_none():
+    from pathlib import Path
+
+    SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    return SHARED_DATA if (SHARED_DATA / "bach10").is_dir() else None
+
+
+def test_tiny_run_writes_the_contract_and_every_table_row(tiny_run):
+    out, r = tiny_run
+    on_disk = json.loads((out / "results.json").read_text())
+    s = on_disk["summary"]
+    for k in ("sisdr_mixture", "sisdr_supervised", "sisdr_best", "sisdr_classifier_baseline", "gap_closed"):
+        assert math.isfinite(s[k]), k
+    assert "bach10_sisdr_gain" in s
+    t1 = on_disk["table1"]
+    assert list(t1) == ROWS
+    inst = on_disk["instruments"]
+    assert sorted(inst) == ["bass", "distorted_guitar", "piano"]
+    for row in t1.values():
+        assert row["avg"] == pytest.approx(np.nanmean([row[k] for k in inst]))
+    weak = [k for k in ROWS if k.startswith(("isolated", "fine-tune"))]
+    assert s["best"] in weak and s["sisdr_best"] == max(t1[k]["avg"] for k in weak)
+    assert s["gap_closed"] == pytest.approx((s["sisdr_best"] - s["sisdr_mixture"])
+                                            / (s["sisdr_supervised"] - s["sisdr_mixture"]))
+    # Table 2: the step-1 transcriptor and the three step-3 ones, on mixtures and on isolated stems
+    assert len(on_disk["table2"]) == 8
+    for row in on_disk["table2"].values():
+        assert 0 <= row["false_positive_rate"] <= 1
+    html = (out / "report.html").read_text()
+    assert "Table 1" in html and html.count("<img") == 1 + 3 * len(inst) and "<svg" in html
+    assert "input mixture" in (out / "report.md").read_text()
+
+
+def test_input_mixture_row_is_the_si_sdr_of_the_mixture_against_each_stem(tiny_run):
+    """The mixture row recomputed from the corpus files with the closed-form SI-SDR."""
+    import soundfile as sf
+    import soxr
+
+    from weakmir.data.manifest import Manifest
+
+    out, r = tiny_run
+    m = Manifest.read(out / "corpus" / "manifest.json")
+    vals = {}
+    for t in m.split("test"):
+        mix, sr = sf.read(m.resolve(t.mixture), dtype="float64", always_2d=True)
+        mix = soxr.resample(mix.mean(axis=1), sr, 16000)
+        for s in t.stems:
+            x, _ = sf.read(m.resolve(s.path), dtype="float64", always_2d=True)
+            ref = soxr.resample(x.mean(axis=1), sr, 16000)[: len(mix)]
+            if np.mean(ref ** 2) < 1e-8:
+                continue
+            a = np.dot(mix[: len(ref)], ref) / np.dot(ref, ref)
+            e = mix[: len(ref)] - a * ref
+            vals.setdefault(s.instruments[0], []).append(10 * np.log10(np.sum((a * ref) ** 2) / np.sum(e ** 2)))
+    row = r["table1"]["input mixture"]
+    for k, v in vals.items():
+        assert row[k] == pytest.approx(np.mean(v), abs=0.05)
+
+
+def test_stages_learn_and_a_rerun_reloads_every_checkpoint(tiny_run, capsys):
+    out, r = tiny_run
+    curves = r["learning_curves"]
+    assert curves["transcriptor step 1"][-1] < curves["transcriptor step 1"][0]
+    assert np.mean(curves["supervised"][-2:]) < np.mean(curves["supervised"][:2])
+    ckpts = sorted(p.name for p in (out / "checkpoints").glob("*.ckpt"))
+    assert "fine-tune+AML.ckpt" in ckpts and "fine-tune+AML_transcriptor.ckpt" in ckpts and len(ckpts) == 13
+    capsys.readouterr()
+    again = se.experiment("tiny", out, progress=True, skip_bach10=True)
+    log = capsys.readouterr().out
+    assert log.count(": loaded ") == 10 and "steps in" not in log
+    assert again["table1"] == r["table1"] and again["table2"] == r["table2"]
+
+
+def test_bach10_row_evaluates_the_real_recordings(tiny_run, shared_data_or_none):
+    if shared_data_or_none is None:
+        pytest.skip("../shared/data/bach10 is absent")
+    b = tiny_run[1]["bach10"]
+    assert b["tracks"] == 10
+    names = ["violin", "clarinet", "saxophone", "bassoon"]
+    for k in names:
+        assert b["gain"][k] == pytest.approx(b["separator"][k] - b["mixture"][k])
+        assert -30 < b["mixture"][k] < 10
+    assert tiny_run[1]["summary"]["bach10_sisdr_gain"] == pytest.approx(np.mean([b["gain"][k] for k in names]))
+
+
+def test_unknown_preset_and_missing_bach10_fail_before_any_work(tmp_path):
+    with pytest.raises(WeakmirError, match="unknown preset"):
+        se.experiment("huge", tmp_path / "a")
+    with pytest.raises(WeakmirError, match="--no-bach10"):
+        se.experiment("tiny", tmp_path / "b", bach10=tmp_path / "nowhere")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
