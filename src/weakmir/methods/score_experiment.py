@@ -81,15 +81,15 @@ class ScorePreset:
     tracks: int = 60
     seconds: float = 20.0
     train: ScoreConfig = field(default_factory=lambda: ScoreConfig(
-        model={"channels": 32, "hidden": 64, "repeats": 3, "blocks": 8}, steps=(1500, 300, 200),
+        model={"channels": 32, "hidden": 64, "repeats": 3, "blocks": 8}, steps=(1200, 300, 200),
         examples_per_epoch=400))
-    supervised_steps: int = 400
-    classifier_steps: tuple = (600, 300)  # classifier, its separator
+    supervised_steps: int = 300  # as the separators of step 2 ("other training settings are unchanged")
+    classifier_steps: tuple = (400, 300)  # classifier, its separator
     valid_clips: int = 16
     lr_patience: int = 2
     stop_patience: int = 10
     bach10_tracks: int = 40
-    bach10_steps: tuple = (1000, 300)  # transcriptor, separator on the chorale corpus
+    bach10_steps: tuple = (800, 300)  # transcriptor, separator on the chorale corpus
 
 
 PRESETS = {

@@ -167,9 +167,15 @@ def pop_parts(rng: np.random.Generator, seconds: float):
 
 SLAKH_PROGRAMS = {"piano": 0, "guitar": 30, "bass": 33}  # acoustic grand, distortion guitar, finger bass
 # Level offsets on the pop parts' gains: the GM piano renders ~10 dB below the distortion guitar and the
-# bass, so without them the piano sits at -15 dB input SI-SDR; with them the input-mixture SI-SDRs come
-# near the paper's Table 1 (bass 1.2, guitar -5.8, piano -2.3 dB).
-SLAKH_GAIN_DB = {"piano": 10.0, "guitar": -3.0, "bass": 0.0}
+# bass, so without them the piano sits at -15 dB input SI-SDR; with them (and the rests below) the
+# input-mixture SI-SDRs come near the paper's Table 1 (bass 1.2, guitar -5.8, piano -2.3 dB; 60 tracks of
+# 20 s, test split: 2.0, -4.3, -3.7 dB).
+SLAKH_GAIN_DB = {"piano": 10.0, "guitar": -3.0, "bass": -5.0}
+# Each instrument plays a two-bar stretch with this chance (else it rests), so that the frame-activity
+# rates come near the paper's Slakh subset (§3.2: piano 0.41, guitar 0.14, bass 0.67) instead of the pop
+# songs' ~0.95 / 0.48 / 0.90: clips where an instrument rests are what the clip-level mixture loss and
+# the classifier-critic baseline learn from.
+SLAKH_PLAY = {"piano": 0.45, "guitar": 0.35, "bass": 0.75}
 
 
 def slakh_parts(rng: np.random.Generator, seconds: float):
@@ -179,16 +185,22 @@ def slakh_parts(rng: np.random.Generator, seconds: float):
     The song's chords (block or arpeggiated) go to the piano, its lead line an octave down to a
     distorted guitar (monophonic and sparse, as Slakh's guitars are: the paper measures 14 % frame
     activity), its bass line to an electric bass; no drums, vocals or pad. Stems are named after
-    the instrument (``piano``, ``guitar``, ``bass``); levels per :data:`SLAKH_GAIN_DB`.
+    the instrument (``piano``, ``guitar``, ``bass``); levels per :data:`SLAKH_GAIN_DB`; each rests in
+    two-bar stretches per :data:`SLAKH_PLAY`.
     """
     parts, duration, prov = pop_parts(rng, seconds)
     by_name = {p.name: p for p in parts}
+    stretch = 2 * 4 * 60.0 / prov["tempo_bpm"]  # two bars of 4/4
+    n_stretches = int(np.ceil(seconds / stretch)) + 1
     out = []
     for name, source, shift in (("piano", "chords", 0), ("guitar", "vocals", -12), ("bass", "bass", 0)):
         p = by_name.get(source)
+        plays = rng.random(n_stretches) < SLAKH_PLAY[name]
         if p is None or not len(p.notes):
             continue
-        notes = p.notes.copy()
+        notes = p.notes[plays[np.minimum((p.notes[:, 0] / stretch).astype(int), n_stretches - 1)]]
+        if not len(notes):
+            continue
         notes[:, 2] += shift
         prog = SLAKH_PROGRAMS[name]
         out.append(Part(name, prog, gm_instrument(prog), notes, pan=0.0, gain_db=p.gain_db + SLAKH_GAIN_DB[name]))
