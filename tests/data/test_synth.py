@@ -196,3 +196,31 @@ def test_slakh_preset_has_the_papers_three_instruments(tmp_path, chorale_corpus)
     data = ScoreClips.from_manifest(m, splits=("train", "valid", "test"), seconds=10.0)
     rates = np.mean([data.clip(k, 0)["roll"].amax(dim=1).mean(dim=-1).numpy() for k in range(3)], axis=0)
     assert rates[1] < min(rates[0], rates[2])  # guitar plays least
+
+
+def test_chorale_rests_silence_voices_in_whole_stretches_and_zero_keeps_the_chorale():
+    from weakmir.data.synth.chorale import chorale_parts
+
+    rel = catalog()[3]
+    whole, _, prov = chorale_parts(rel, np.random.default_rng(5), 30.0)
+    again, _, _ = chorale_parts(rel, np.random.default_rng(5), 30.0, rests=0.0)
+    assert all(np.array_equal(a.notes, b.notes) for a, b in zip(whole, again))
+    rested, _, prov_r = chorale_parts(rel, np.random.default_rng(5), 30.0, rests=0.5)
+    assert prov_r == prov
+    stretch = 8 * 60.0 / prov["tempo_bpm"]
+    n = int(np.ceil(30.0 / stretch)) + 1
+    kept = 0
+    playing = np.zeros((4, n), bool)
+    for v, (a, b) in enumerate(zip(whole, rested)):
+        sa, sb = (np.minimum((x.notes[:, 0] / stretch).astype(int), n - 1) for x in (a, b))
+        # a voice keeps every note of a stretch or none of it
+        for k in np.unique(sa):
+            assert (sb == k).sum() in (0, (sa == k).sum())
+        playing[v, np.unique(sb)] = True
+        kept += len(b.notes)
+    assert 0.2 * sum(len(a.notes) for a in whole) < kept < 0.9 * sum(len(a.notes) for a in whole)
+    starts = np.unique(np.concatenate([np.minimum((a.notes[:, 0] / stretch).astype(int), n - 1) for a in whole]))
+    assert playing[:, starts].any(axis=0).all()  # some voice plays in every stretch that had music
+    with pytest.raises(WeakmirError, match="chorale preset"):
+        SynthConfig(preset="pop", rests=0.3)
+    assert "rests" not in SynthConfig(preset="chorale").options()

@@ -100,7 +100,7 @@ def test_bach10_row_evaluates_the_real_recordings(tiny_run, shared_data_or_none)
     if shared_data_or_none is None:
         pytest.skip("../shared/data/bach10 is absent")
     b = tiny_run[1]["bach10"]
-    assert b["tracks"] == 10
+    assert b["tracks"] == 3  # ../shared/data holds chorales 01-03
     names = ["violin", "clarinet", "saxophone", "bassoon"]
     for k in names:
         assert b["gain"][k] == pytest.approx(b["separator"][k] - b["mixture"][k])

@@ -65,6 +65,7 @@ class SynthConfig:
     merge: float = 0.0
     missing: float = 0.0
     programs: str = "bach10"
+    rests: float = 0.0  # chorale: chance a voice rests through each 8-quarter stretch
     splits: tuple[float, float, float] = (0.8, 0.1, 0.1)
     f0_hop: float = 0.01
     soundfont: str = ""
@@ -79,6 +80,10 @@ class SynthConfig:
             raise WeakmirError(f"--seconds {self.seconds}: use 1 to 3600 seconds per track")
         if not 8000 <= self.sample_rate <= 192000:
             raise WeakmirError(f"--sample-rate {self.sample_rate}: use 8000 to 192000 Hz")
+        if not 0.0 <= self.rests < 1.0:
+            raise WeakmirError(f"--rests {self.rests}: use a chance in [0, 1)")
+        if self.rests and self.preset != "chorale":
+            raise WeakmirError(f"--rests applies to the chorale preset, not {self.preset!r}")
         if len(self.splits) != 3 or abs(sum(self.splits) - 1.0) > 1e-6 or min(self.splits) < 0:
             raise WeakmirError(f"--splits {self.splits}: give three fractions train,valid,test that sum to 1")
         try:
@@ -96,6 +101,8 @@ class SynthConfig:
         d = asdict(self)
         d.pop("tracks")
         d.pop("jobs")
+        if not d["rests"]:
+            d.pop("rests")  # corpora made before the option keep their fingerprint
         d["splits"] = list(self.splits)
         return d
 
@@ -149,7 +156,8 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
     if config.preset == "chorale":
         cat = catalog()
         order = np.random.default_rng([config.seed, 104729]).permutation(len(cat))
-        parts, duration, prov = chorale_parts(cat[order[index % len(cat)]], rng, config.seconds, config.programs)
+        parts, duration, prov = chorale_parts(cat[order[index % len(cat)]], rng, config.seconds, config.programs,
+                                                    config.rests)
     elif config.preset == "slakh":
         parts, duration, prov = slakh_parts(rng, config.seconds)
     else:

@@ -95,8 +95,12 @@ def catalog() -> list[str]:
     return json.loads(CATALOG.read_text())["chorales"]
 
 
-def chorale_parts(relpath: str, rng: np.random.Generator, seconds: float, programs: str = "bach10"):
+def chorale_parts(relpath: str, rng: np.random.Generator, seconds: float, programs: str = "bach10",
+                  rests: float = 0.0):
     """Parts of one chorale, timed in seconds and cropped to ``seconds``.
+
+    ``rests``: the chance that a voice rests through each stretch of 8 quarter notes (at least one voice
+    plays in every stretch); 0 keeps the chorale whole (and draws nothing, so tracks stay as they were).
 
     Returns:
         ``(parts, duration, provenance)``; ``parts`` is a list of 4 :class:`Part`.
@@ -128,6 +132,15 @@ def chorale_parts(relpath: str, rng: np.random.Generator, seconds: float, progra
         parts.append(Part(name=name, program=prog, instrument=instrument, notes=notes,
                           pan=float(rng.uniform(-0.5, 0.5)), gain_db=float(rng.uniform(-3.0, 0.0)),
                           meta={"voice": voice}))
+    if rests > 0:
+        stretch = 8 * spq
+        n = int(np.ceil(seconds / stretch)) + 1
+        plays = rng.random((len(parts), n)) >= rests
+        silent = ~plays.any(axis=0)
+        plays[rng.integers(len(parts), size=int(silent.sum())), np.flatnonzero(silent)] = True
+        for k, part in enumerate(parts):
+            idx = np.minimum((part.notes[:, 0] / stretch).astype(int), n - 1)
+            part.notes = part.notes[plays[k, idx]]
     last = max(float(p.notes[:, 1].max()) for p in parts if len(p.notes))
     duration = min(seconds, last + 1.0)
     prov = {"source": f"music21 corpus {relpath}", "tempo_bpm": round(bpm, 2), "transpose": transpose}
