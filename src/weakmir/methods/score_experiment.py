@@ -33,6 +33,21 @@ preset's run time. Every model is saved to ``OUT/checkpoints/`` (so
 checkpoint exists with the same settings is loaded, not retrained: an
 interrupted run resumes.
 
+Where this differs from the paper (and why):
+
+* data: the embedded ``slakh`` corpus (procedural songs rendered with GM
+  patches, activity rates matched to the paper's 0.41 / 0.14 / 0.67) instead
+  of Slakh2100's 145 h — no download; ``weakmir dataset slakh`` reads the
+  real one;
+* sizes: the quick preset's TCN has 32 channels / 64 hidden and trains
+  hundreds of steps per stage, not to convergence; ``n_fft`` 1024 (paper 2048);
+* mixture losses at the orthonormal STFT scale
+  (:mod:`weakmir.methods.score_supervised`, "Magnitude scale");
+* "note accuracy" read as Dixon's note-level accuracy on onsets
+  (:mod:`weakmir.metrics.transcription`);
+* Bach10: the paper trains on Slakh only; the issue asks for a Bach10 check,
+  so a second, smaller run of steps 1-2 on the chorale corpus with rests.
+
 Writes ``OUT/results.json`` (``summary``: sisdr_mixture, sisdr_supervised,
 sisdr_best, sisdr_classifier_baseline, gap_closed, bach10_sisdr_gain, ...),
 ``OUT/report.md`` and ``OUT/report.html`` (tables, learning curves,
@@ -61,9 +76,8 @@ from ..metrics.transcription import roll_to_notes
 from ..models import build
 from ..train import checkpoint
 from ..train.engine import fit
-from .score_supervised import (SeparatorWithCritic, ScoreConfig, _harmonic, activity_rates, class_weights,
-                               classifier_separator_step, classifier_step, separator_step, supervised_step,
-                               transcriptor_step)
+from .score_supervised import (SeparatorWithCritic, ScoreConfig, _harmonic, classifier_separator_step,
+                               classifier_step, data_weights, separator_step, supervised_step, transcriptor_step)
 
 STEP2 = {"c-mix": (True, False), "h-mix": (False, True), "c-mix + h-mix": (True, True)}
 STEP3 = {"fine-tune": (False, False), "fine-tune + AML": (True, False), "fine-tune + ATL": (False, True)}
@@ -81,15 +95,15 @@ class ScorePreset:
     tracks: int = 60
     seconds: float = 20.0
     train: ScoreConfig = field(default_factory=lambda: ScoreConfig(
-        model={"channels": 32, "hidden": 64, "repeats": 3, "blocks": 8}, steps=(1200, 300, 200),
+        model={"channels": 32, "hidden": 64, "repeats": 3, "blocks": 8}, steps=(1200, 200, 250),
         examples_per_epoch=400))
-    supervised_steps: int = 300  # as the separators of step 2 ("other training settings are unchanged")
-    classifier_steps: tuple = (400, 300)  # classifier, its separator
+    supervised_steps: int = 200  # as the separators of step 2 ("other training settings are unchanged")
+    classifier_steps: tuple = (300, 200)  # classifier, its separator (as step 2)
     valid_clips: int = 16
     lr_patience: int = 2
     stop_patience: int = 10
     bach10_tracks: int = 40
-    bach10_steps: tuple = (800, 300)  # transcriptor, separator on the chorale corpus
+    bach10_steps: tuple = (1500, 200)  # transcriptor (a weak critic fails the separator), separator
     # voices of the chorale corpus rest in 30 % of 8-quarter stretches: whole chorales (every voice always
     # active) leave the clip-level mixture loss nothing to learn from
     bach10_rests: float = 0.3
@@ -282,9 +296,14 @@ def _data(manifest, P: ScorePreset, instruments=None):
     valid = ScoreClips.from_manifest(manifest, train.instruments, ("valid",), C.sample_rate, C.hop_length, C.seconds,
                                      P.valid_clips, C.seed + 100)
     test = ScoreClips.from_manifest(manifest, train.instruments, ("test",), C.sample_rate, C.hop_length, C.seconds, 1)
-    rates = activity_rates(torch.stack([train[i]["roll"] for i in range(min(len(train), 64))]))
-    weights = class_weights(rates.clamp_min(1e-3)) if C.class_weights else None
+    rates, weights = data_weights(train, C.class_weights)
     return train, valid, test, rates, weights
+
+
+def _check_bach10(path: Path) -> None:
+    if not path.is_dir():
+        raise WeakmirError(f"{path}: no Bach10 folder; pass --bach10 DIR (the folder holding 01-AchGottundHerr/ "
+                           "...) or --no-bach10 to skip the real-recording evaluation")
 
 
 def _bach10(P: ScorePreset, out: Path, bach10: Path, log) -> dict:
@@ -292,9 +311,7 @@ def _bach10(P: ScorePreset, out: Path, bach10: Path, log) -> dict:
     from ..data.sources.bach10 import load as load_bach10
     from ..data.synth.build import SynthConfig, build_corpus
 
-    if not bach10.is_dir():
-        raise WeakmirError(f"{bach10}: no Bach10 folder; pass --bach10 DIR (the folder holding 01-AchGottundHerr/ "
-                           "...) or --no-bach10 to skip the real-recording evaluation")
+    _check_bach10(bach10)
     C = P.train
     manifest, _ = build_corpus(out / "chorale_corpus", SynthConfig(preset="chorale", tracks=P.bach10_tracks,
                                                                     seconds=P.seconds, sample_rate=C.sample_rate,
@@ -328,9 +345,8 @@ def experiment(preset: str, out, progress: bool = True, bach10=None, skip_bach10
         log(f"no Bach10 at {default_bach10()}: skipping the real-recording evaluation (pass --bach10 DIR)")
         skip_bach10 = True
     bach10 = Path(bach10) if bach10 is not None else default_bach10()
-    if not skip_bach10 and not bach10.is_dir():  # checked before any work
-        raise WeakmirError(f"{bach10}: no Bach10 folder; pass --bach10 DIR (the folder holding 01-AchGottundHerr/ "
-                           "...) or --no-bach10 to skip the real-recording evaluation")
+    if not skip_bach10:  # checked before any work
+        _check_bach10(bach10)
     C = P.train
     manifest, _ = build_corpus(out / "corpus", SynthConfig(preset="slakh", tracks=P.tracks, seconds=P.seconds,
                                                            sample_rate=C.sample_rate), progress=False)

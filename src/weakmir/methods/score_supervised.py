@@ -22,8 +22,8 @@ Magnitude scale (our choice; the paper does not give its STFT scaling): the
 mixture losses (eq. 6, 7) read ``|X|`` and ``Ŝ_i`` multiplied by the model's
 ``magnitude_scale`` = √(2 / n_fft), the orthonormal STFT's scale. With the raw
 sqrt-Hann STFT (n_fft 1024) the mixture terms come out ~20× the score term at
-α2 = 1, the separator ignores its critic, and on the slakh corpus piano and
-guitar end *below* the input-mixture SI-SDR (−6.6 / −6.6 dB vs −5.3 / −7.1
+α2 = 1, the separator ignores its critic, and on the slakh corpus (before its
+rests were added) piano and guitar end *below* the input-mixture SI-SDR (−6.6 / −6.6 dB vs −5.3 / −7.1
 after 600 separator steps); at the orthonormal scale the same run reaches
 −2.1 / −2.9 dB, with the paper's weights unchanged.
 
@@ -356,6 +356,13 @@ class ScoreConfig:
     seed: int = 0
 
 
+def data_weights(data, enabled: bool = True, clips: int = 64):
+    """Frame-activity rates ``(I,)`` of the first ``clips`` training clips and the class weights from them
+    (``None`` when not ``enabled``)."""
+    rates = activity_rates(torch.stack([data[i]["roll"] for i in range(min(len(data), clips))]))
+    return rates, (class_weights(rates.clamp_min(1e-3)) if enabled else None)
+
+
 def _models_kwargs(config: ScoreConfig, instruments) -> dict:
     return {"instruments": list(instruments), "sample_rate": config.sample_rate, "n_fft": config.n_fft,
             "hop_length": config.hop_length, **config.model}
@@ -378,8 +385,7 @@ def train_three_steps(manifest, config: ScoreConfig, out=None, progress: bool = 
 
     data = ScoreClips.from_manifest(manifest, config.instruments, config.splits, config.sample_rate,
                                     config.hop_length, config.seconds, config.examples_per_epoch, config.seed)
-    rates = activity_rates(torch.stack([data[i]["roll"] for i in range(min(len(data), 64))]))
-    weights = class_weights(rates.clamp_min(1e-3)) if config.class_weights else None
+    _, weights = data_weights(data, config.class_weights)
     kw = _models_kwargs(config, data.instruments)
     torch.manual_seed(config.seed)
     tr = build("tcn_transcriptor", **kw)
@@ -407,4 +413,4 @@ def train_three_steps(manifest, config: ScoreConfig, out=None, progress: bool = 
             "weights": None if weights is None else weights.tolist(), "instruments": data.instruments}
 
 
-__all__ += ["ScoreConfig", "train_three_steps"]
+__all__ += ["ScoreConfig", "data_weights", "train_three_steps"]
