@@ -11,6 +11,7 @@ Units: seconds, MIDI pitch numbers (A4 = 69), Hz.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,9 @@ def read_notes(path) -> np.ndarray:
     if not path.exists():
         raise ManifestError(f"{path}: notes file is missing; re-create the corpus or drop the 'notes' entry")
     try:
-        a = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        with warnings.catch_warnings():  # a part that rests throughout has a header-only CSV
+            warnings.filterwarnings("ignore", message=".*input contained no data.*")
+            a = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
         return as_notes(a)
     except ValueError as e:
         raise ManifestError(f"{path}: malformed notes CSV ({e}); expected header {NOTES_HEADER}") from e

@@ -176,6 +176,7 @@ SLAKH_GAIN_DB = {"piano": 10.0, "guitar": -3.0, "bass": -5.0}
 # songs' ~0.95 / 0.48 / 0.90: clips where an instrument rests are what the clip-level mixture loss and
 # the classifier-critic baseline learn from.
 SLAKH_PLAY = {"piano": 0.45, "guitar": 0.35, "bass": 0.75}
+SLAKH_PARTS = (("piano", "chords", 0), ("guitar", "vocals", -12), ("bass", "bass", 0))  # name, pop part, shift
 
 
 def slakh_parts(rng: np.random.Generator, seconds: float):
@@ -193,14 +194,20 @@ def slakh_parts(rng: np.random.Generator, seconds: float):
     stretch = 2 * 4 * 60.0 / prov["tempo_bpm"]  # two bars of 4/4
     n_stretches = int(np.ceil(seconds / stretch)) + 1
     out = []
-    for name, source, shift in (("piano", "chords", 0), ("guitar", "vocals", -12), ("bass", "bass", 0)):
+    kept = {}
+    for name, source, _ in SLAKH_PARTS:
         p = by_name.get(source)
         plays = rng.random(n_stretches) < SLAKH_PLAY[name]
-        if p is None or not len(p.notes):
+        if p is not None and len(p.notes):
+            kept[name] = p.notes[plays[np.minimum((p.notes[:, 0] / stretch).astype(int), n_stretches - 1)]]
+    if kept and not any(len(n) for n in kept.values()):  # a short song that rested throughout: keep its bass
+        name = "bass" if "bass" in kept else next(iter(kept))
+        kept[name] = by_name[next(src for n, src, _ in SLAKH_PARTS if n == name)].notes
+    for name, source, shift in SLAKH_PARTS:
+        p, notes = by_name.get(source), kept.get(name)
+        if notes is None or not len(notes):
             continue
-        notes = p.notes[plays[np.minimum((p.notes[:, 0] / stretch).astype(int), n_stretches - 1)]]
-        if not len(notes):
-            continue
+        notes = notes.copy()
         notes[:, 2] += shift
         prog = SLAKH_PROGRAMS[name]
         out.append(Part(name, prog, gm_instrument(prog), notes, pan=0.0, gain_db=p.gain_db + SLAKH_GAIN_DB[name]))
