@@ -3,7 +3,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from weakmir.report.plots import line_plot, smooth
+from weakmir.report.plots import curves_plot, line_plot, smooth
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -37,6 +37,15 @@ def test_non_finite_points_are_dropped_and_shapes_checked():
     assert len(_points(svg, "a")) == 2
     with pytest.raises(ValueError, match="equal length"):
         line_plot({"a": ([0, 1], [1.0])})
+
+
+def test_curves_plot_smooths_each_curve_by_a_twentieth_of_the_longest():
+    long, short = list(np.arange(40.0) % 2), [5.0, 7.0, 9.0]
+    svg = curves_plot({"long": long, "short": short}, "t")
+    expect = line_plot({"long": (np.arange(1, 41), smooth(long, 2)), "short": (np.arange(1, 4), smooth(short, 2))},
+                       title="t", xlabel="step", ylabel="loss")
+    assert svg == expect
+    assert len(_points(svg, "long")) == 40
 
 
 def test_smooth_is_a_trailing_moving_average():

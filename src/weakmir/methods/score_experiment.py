@@ -77,7 +77,7 @@ from ..models import build
 from ..train import checkpoint
 from ..train.engine import fit
 from .score_supervised import (SeparatorWithCritic, ScoreConfig, _harmonic, classifier_separator_step,
-                               classifier_step, data_weights, separator_step, supervised_step, transcriptor_step)
+                               classifier_step, data_weights, model_kwargs, step1, step2, step3, supervised_step)
 
 STEP2 = {"c-mix": (True, False), "h-mix": (False, True), "c-mix + h-mix": (True, True)}
 STEP3 = {"fine-tune": (False, False), "fine-tune + AML": (True, False), "fine-tune + ATL": (False, True)}
@@ -193,9 +193,7 @@ class _Stages:
         self.curves: dict = {}
 
     def kwargs(self) -> dict:
-        C = self.P.train
-        return {"instruments": list(self.train.instruments), "sample_rate": C.sample_rate, "n_fft": C.n_fft,
-                "hop_length": C.hop_length, **C.model}
+        return model_kwargs(self.P.train, self.train.instruments)
 
     def path(self, name: str) -> Path:
         return self.dir / f"{name.replace(' + ', '+').replace(' ', '_')}.ckpt"
@@ -237,27 +235,24 @@ class _Stages:
         return model
 
     def transcriptor(self, steps: int):
-        C, w = self.P.train, self.weights
+        C = self.P.train
         torch.manual_seed(C.seed)
-        return self.run("transcriptor step 1", build("tcn_transcriptor", **self.kwargs()),
-                        partial(transcriptor_step, weights=w, alpha1=C.alpha1, beta1=C.beta1), steps, {})
+        return self.run("transcriptor step 1", build("tcn_transcriptor", **self.kwargs()), step1(C, self.weights),
+                        steps, {})
 
     def isolated(self, name: str, critic, c_mix: bool, h_mix: bool, steps: int):
         C = self.P.train
         torch.manual_seed(C.seed + 1)
         sep = build("tcn_separator", **self.kwargs())
         pair = SeparatorWithCritic(sep, critic)
-        step = partial(separator_step, weights=self.weights, alpha2=C.alpha2 * c_mix, beta2=C.beta2 * h_mix,
-                       n_harmonics=C.n_harmonics, tuning_hz=C.tuning_hz)
+        step = step2(C, self.weights, c_mix, h_mix)
         return self.run(f"isolated {name}", sep, step, steps, {"critic": "transcriptor step 1"}, pair, seed=1)
 
     def fine_tune(self, name: str, transcriptor, separator, aml: bool, atl: bool, steps: int, start: str):
         C = self.P.train
         tr, sep = copy.deepcopy(transcriptor), copy.deepcopy(separator)
         pair = SeparatorWithCritic(sep, tr)
-        step = partial(separator_step, weights=self.weights, alpha2=C.alpha2, beta2=C.beta2,
-                       n_harmonics=C.n_harmonics, tuning_hz=C.tuning_hz, joint=True, alpha1=C.alpha1, beta1=C.beta1,
-                       alpha3=C.alpha3 * aml, beta3=C.beta3 * atl, generator=torch.Generator().manual_seed(C.seed))
+        step = step3(C, self.weights, aml, atl, generator=torch.Generator().manual_seed(C.seed))
         self.run(name, sep, step, steps, {"start": start}, pair, seed=2, also={"transcriptor": tr})
         return tr, sep
 
@@ -290,14 +285,14 @@ def _stage_models(stages: _Stages, P: ScorePreset, tracks_valid, log) -> dict:
 
 
 def _data(manifest, P: ScorePreset, instruments=None):
+    """Training and validation clips of ``manifest`` and the training set's activity rates / class weights."""
     C = P.train
     train = ScoreClips.from_manifest(manifest, instruments, ("train",), C.sample_rate, C.hop_length, C.seconds,
                                      C.examples_per_epoch, C.seed)
     valid = ScoreClips.from_manifest(manifest, train.instruments, ("valid",), C.sample_rate, C.hop_length, C.seconds,
                                      P.valid_clips, C.seed + 100)
-    test = ScoreClips.from_manifest(manifest, train.instruments, ("test",), C.sample_rate, C.hop_length, C.seconds, 1)
     rates, weights = data_weights(train, C.class_weights)
-    return train, valid, test, rates, weights
+    return train, valid, rates, weights
 
 
 def _check_bach10(path: Path) -> None:
@@ -307,18 +302,17 @@ def _check_bach10(path: Path) -> None:
 
 
 def _bach10(P: ScorePreset, out: Path, bach10: Path, log) -> dict:
-    """Steps 1-2 on the chorale corpus; SI-SDR on the real Bach10 recordings."""
+    """Steps 1-2 on the chorale corpus; SI-SDR on the real Bach10 recordings (``bach10`` checked by the caller)."""
     from ..data.sources.bach10 import load as load_bach10
     from ..data.synth.build import SynthConfig, build_corpus
 
-    _check_bach10(bach10)
     C = P.train
     manifest, _ = build_corpus(out / "chorale_corpus", SynthConfig(preset="chorale", tracks=P.bach10_tracks,
                                                                     seconds=P.seconds, sample_rate=C.sample_rate,
                                                                     rests=P.bach10_rests),
                                progress=False)
     real = load_bach10(bach10, out / "bach10", notes="score")
-    train, valid, _, rates, weights = _data(manifest, P, instruments=("violin", "clarinet", "saxophone", "bassoon"))
+    train, valid, rates, weights = _data(manifest, P, instruments=("violin", "clarinet", "saxophone", "bassoon"))
     stages = _Stages(out / "checkpoints" / "chorale", P, train, valid, weights, log)
     tr = stages.transcriptor(P.bach10_steps[0])
     sep = stages.isolated("c-mix + h-mix", tr, True, True, P.bach10_steps[1])
@@ -350,7 +344,8 @@ def experiment(preset: str, out, progress: bool = True, bach10=None, skip_bach10
     C = P.train
     manifest, _ = build_corpus(out / "corpus", SynthConfig(preset="slakh", tracks=P.tracks, seconds=P.seconds,
                                                            sample_rate=C.sample_rate), progress=False)
-    train, valid, test, rates, weights = _data(manifest, P)
+    train, valid, rates, weights = _data(manifest, P)
+    test = ScoreClips.from_manifest(manifest, train.instruments, ("test",), C.sample_rate, C.hop_length, C.seconds, 1)
     inst = train.instruments
     log(f"corpus: {len(manifest.tracks)} tracks; instruments {', '.join(inst)}; frame-activity rates "
         + ", ".join(f"{k} {r:.2f}" for k, r in zip(inst, rates.tolist())))
@@ -382,7 +377,7 @@ def experiment(preset: str, out, progress: bool = True, bach10=None, skip_bach10
         results["bach10"] = _bach10(P, out, bach10, log)
         summary["bach10_sisdr_gain"] = results["bach10"]["gain"]["avg"]
     summary["seconds"] = time.perf_counter() - t0
-    figures = example_figures(models["separators"][best], test, best)
+    figures = example_figures(models["separators"][best], test, best, C.n_harmonics, C.tuning_hz)
     from ..evaluate import _finite
 
     atomic_write_text(out / "results.json", json.dumps(_finite(results), indent=1) + "\n")
@@ -432,7 +427,8 @@ def _img(rgb: np.ndarray, caption: str) -> str:
     return f'<img src="{data_uri(png_bytes(rgb))}" alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption>'
 
 
-def example_figures(separator, test: ScoreClips, name: str, seconds: float = 8.0) -> list:
+def example_figures(separator, test: ScoreClips, name: str, n_harmonics: int = 10, tuning_hz: float = 440.0,
+                    seconds: float = 8.0) -> list:
     """Spectrograms of a test excerpt: mixture, and per instrument estimate / reference / harmonic mask."""
     from ..report.images import colorize, spectrogram_image
 
@@ -446,7 +442,7 @@ def example_figures(separator, test: ScoreClips, name: str, seconds: float = 8.0
         est = separator(torch.from_numpy(np.ascontiguousarray(mix))[None])[0].numpy()
     figs = [_img(spectrogram_image(mix, sr, width=360), f"mixture ({test.ids[0]}, first {T / sr:.0f} s)")]
     roll = torch.from_numpy(test.roll(notes, 0, T // separator.hop_length + 1))[None]
-    H = _harmonic(roll, sr, separator.n_fft, 10, 440.0)[0].numpy()  # (I, F, N)
+    H = _harmonic(roll, sr, separator.n_fft, n_harmonics, tuning_hz)[0].numpy()  # (I, F, N)
     for k, inst in enumerate(test.instruments):
         figs.append(_img(spectrogram_image(est[k], sr, width=360), f"{inst}: estimate ({name})"))
         figs.append(_img(spectrogram_image(sources[k], sr, width=360), f"{inst}: reference"))
@@ -455,15 +451,13 @@ def example_figures(separator, test: ScoreClips, name: str, seconds: float = 8.0
 
 
 def experiment_report_html(r: dict, figures: list | None = None) -> str:
-    from ..report.plots import line_plot, markdown_page, smooth
+    from ..report.plots import curves_plot, markdown_page
 
     figs = []
     for who, keep in (("transcriptor and classifier", lambda k: k.startswith("transcriptor") or k == "classifier"),
                       ("separators", lambda k: not k.startswith("transcriptor") and k != "classifier")):
         curves = {k: v for k, v in r["learning_curves"].items() if v and keep(k)}
-        width = max(1, max((len(v) for v in curves.values()), default=1) // 20)
-        figs.append(line_plot({k: (np.arange(1, len(v) + 1), smooth(v, width)) for k, v in curves.items()},
-                              title=f"{who}: training loss (moving average)", xlabel="step", ylabel="loss"))
+        figs.append(curves_plot(curves, f"{who}: training loss (moving average)"))
     return markdown_page(experiment_report(r), f"score-supervised experiment ({r['summary']['preset']})",
                          figs + list(figures or []))
 

@@ -363,9 +363,28 @@ def data_weights(data, enabled: bool = True, clips: int = 64):
     return rates, (class_weights(rates.clamp_min(1e-3)) if enabled else None)
 
 
-def _models_kwargs(config: ScoreConfig, instruments) -> dict:
+def model_kwargs(config: ScoreConfig, instruments) -> dict:
+    """Constructor arguments of the TCN models of ``config`` for ``instruments``."""
     return {"instruments": list(instruments), "sample_rate": config.sample_rate, "n_fft": config.n_fft,
             "hop_length": config.hop_length, **config.model}
+
+
+def step1(config: ScoreConfig, weights):
+    """Step 1's step function: L_TL (eq. 4) with ``config``'s α1, β1."""
+    return partial(transcriptor_step, weights=weights, alpha1=config.alpha1, beta1=config.beta1)
+
+
+def step2(config: ScoreConfig, weights, c_mix: bool = True, h_mix: bool = True):
+    """Step 2's step function: L_sep (eq. 8); ``c_mix`` / ``h_mix`` False zero α2 / β2."""
+    return partial(separator_step, weights=weights, alpha2=config.alpha2 if c_mix else 0.0,
+                   beta2=config.beta2 if h_mix else 0.0, n_harmonics=config.n_harmonics, tuning_hz=config.tuning_hz)
+
+
+def step3(config: ScoreConfig, weights, aml: bool = True, atl: bool = True, generator=None):
+    """Step 3's step function: L_sep for the separator and L_TL-3 (eq. 11) for the transcriptor; ``aml`` /
+    ``atl`` False zero α3 / β3. ``generator`` draws the remixes of eq. 9."""
+    return partial(step2(config, weights), joint=True, alpha1=config.alpha1, beta1=config.beta1,
+                   alpha3=config.alpha3 if aml else 0.0, beta3=config.beta3 if atl else 0.0, generator=generator)
 
 
 def train_three_steps(manifest, config: ScoreConfig, out=None, progress: bool = False) -> dict:
@@ -386,22 +405,18 @@ def train_three_steps(manifest, config: ScoreConfig, out=None, progress: bool = 
     data = ScoreClips.from_manifest(manifest, config.instruments, config.splits, config.sample_rate,
                                     config.hop_length, config.seconds, config.examples_per_epoch, config.seed)
     _, weights = data_weights(data, config.class_weights)
-    kw = _models_kwargs(config, data.instruments)
+    kw = model_kwargs(config, data.instruments)
     torch.manual_seed(config.seed)
     tr = build("tcn_transcriptor", **kw)
-    h1 = fit(tr, partial(transcriptor_step, weights=weights, alpha1=config.alpha1, beta1=config.beta1), data,
-             config.steps[0], config.batch_size, config.lr, seed=config.seed, progress=progress)
+    h1 = fit(tr, step1(config, weights), data, config.steps[0], config.batch_size, config.lr, seed=config.seed,
+             progress=progress)
     tr1 = copy.deepcopy(tr)
     sep = build("tcn_separator", **kw)
     pair = SeparatorWithCritic(sep, tr)
-    common = dict(weights=weights, alpha2=config.alpha2, beta2=config.beta2, n_harmonics=config.n_harmonics,
-                  tuning_hz=config.tuning_hz)
-    h2 = fit(pair, partial(separator_step, **common), data, config.steps[1], config.batch_size, config.lr,
+    h2 = fit(pair, step2(config, weights), data, config.steps[1], config.batch_size, config.lr,
              seed=config.seed + 1, progress=progress)
     sep2 = copy.deepcopy(sep)
-    gen = torch.Generator().manual_seed(config.seed)
-    h3 = fit(pair, partial(separator_step, **common, joint=True, alpha1=config.alpha1, beta1=config.beta1,
-                           alpha3=config.alpha3, beta3=config.beta3, generator=gen),
+    h3 = fit(pair, step3(config, weights, generator=torch.Generator().manual_seed(config.seed)),
              data, config.steps[2], config.batch_size, config.lr, seed=config.seed + 2, progress=progress)
     if out is not None:
         out = Path(out)
@@ -413,4 +428,4 @@ def train_three_steps(manifest, config: ScoreConfig, out=None, progress: bool = 
             "weights": None if weights is None else weights.tolist(), "instruments": data.instruments}
 
 
-__all__ += ["ScoreConfig", "data_weights", "train_three_steps"]
+__all__ += ["ScoreConfig", "data_weights", "model_kwargs", "step1", "step2", "step3", "train_three_steps"]

@@ -671,14 +671,11 @@ def experiment_report(r: dict) -> str:
 
 def experiment_figures(r: dict) -> list:
     """SVG figures: classifier and separator learning curves, Figure 4 P/R over thresholds per class."""
-    from ..report.plots import line_plot, smooth
+    from ..report.plots import curves_plot, line_plot
 
     figs = []
     for who, ylabel in (("classifier", "MAE (moving average)"), ("separator", "loss (moving average)")):
-        curves = r["learning_curves"][who]
-        width = max(1, max((len(v) for v in curves.values()), default=1) // 20)
-        figs.append(line_plot({k: (np.arange(1, len(v) + 1), smooth(v, width)) for k, v in curves.items()},
-                              title=f"{who} learning curves (training labels)", xlabel="step", ylabel=ylabel))
+        figs.append(curves_plot(r["learning_curves"][who], f"{who} learning curves (training labels)", ylabel))
     for name, t in r["table1"].items():
         for c, pts in t["pr_curves"].items():
             th = [p["threshold"] for p in pts]

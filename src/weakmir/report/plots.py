@@ -99,7 +99,15 @@ def line_plot(series: dict, title: str = "", xlabel: str = "", ylabel: str = "",
     return "".join(out)
 
 
-__all__ = ["line_plot", "smooth", "PALETTE"]
+def curves_plot(curves: dict, title: str, ylabel: str = "loss", points: int = 20) -> str:
+    """Training curves ``{name: per-step values}`` as one SVG line plot, each smoothed by a moving average
+    of 1/``points`` of the longest curve."""
+    width = max(1, max((len(v) for v in curves.values()), default=1) // points)
+    return line_plot({k: (np.arange(1, len(v) + 1), smooth(v, width)) for k, v in curves.items()},
+                     title=title, xlabel="step", ylabel=ylabel)
+
+
+__all__ = ["line_plot", "smooth", "curves_plot", "PALETTE"]
 
 
 def markdown_page(markdown: str, title: str, figures: list | None = None) -> str:
