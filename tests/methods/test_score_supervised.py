@@ -43,6 +43,20 @@ def test_class_weights_from_activity_rates():
         ss.class_weights([0.5, 0.0])
 
 
+def test_data_weights_count_every_frame_of_every_track():
+    from weakmir.data.scores import ScoreClips
+
+    sr, hop = 1000, 100  # frames: 10 s -> 101, 5 s -> 51
+    note = lambda on, off: np.array([[on, off, 60, 80.0]])  # noqa: E731
+    tracks = [(np.zeros((1, 10 * sr), np.float32), None, [note(0.0, 10.1), np.zeros((0, 4))]),
+              (np.zeros((1, 5 * sr), np.float32), None, [note(0.0, 5.1), note(0.0, 2.55)])]
+    data = ScoreClips(tracks, ["a", "b"], sr, hop, seconds=1.0)
+    rates, weights = ss.data_weights(data)
+    np.testing.assert_allclose(rates.numpy(), [1.0, 26 / 152], atol=1e-6)  # b plays frames 0..25 of track 2
+    np.testing.assert_allclose(weights.numpy(), ss.class_weights(rates).numpy())
+    assert ss.data_weights(data, enabled=False)[1] is None
+
+
 def test_a_perfect_separation_gives_zero_mixture_loss_and_leaks_cost_their_l1():
     g = torch.Generator().manual_seed(0)
     sources = torch.rand(2, 3, 5, 4, generator=g)

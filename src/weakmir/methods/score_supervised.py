@@ -356,10 +356,15 @@ class ScoreConfig:
     seed: int = 0
 
 
-def data_weights(data, enabled: bool = True, clips: int = 64):
-    """Frame-activity rates ``(I,)`` of the first ``clips`` training clips and the class weights from them
-    (``None`` when not ``enabled``)."""
-    rates = activity_rates(torch.stack([data[i]["roll"] for i in range(min(len(data), clips))]))
+def data_weights(data, enabled: bool = True):
+    """Frame-activity rates ``(I,)`` over every frame of the training tracks (``data``: a
+    :class:`~weakmir.data.scores.ScoreClips`) and the class weights from them (``None`` when not ``enabled``)."""
+    active, frames = torch.zeros(len(data.instruments)), 0
+    for mix, _, notes in data.tracks:
+        n = mix.shape[-1] // data.hop_length + 1
+        active += activity_rates(torch.from_numpy(data.roll(notes, 0, n))[None]) * n
+        frames += n
+    rates = active / max(frames, 1)
     return rates, (class_weights(rates.clamp_min(1e-3)) if enabled else None)
 
 
