@@ -68,7 +68,7 @@ def test_small_head_keeps_frequency_and_tiny_is_convnext():
     """``small`` pools over time only, so where energy sits in frequency reaches the head: moving a
     tone changes the output of an untrained net; ``tiny`` keeps ConvNeXt's global pool and 1e-6 layer scale."""
     tiny = build("convnext", preset="tiny")
-    assert tiny.pool == "global" and float(tiny.stages[0][0].gamma[0]) == pytest.approx(1e-6)
+    assert tiny.pool == "global" and float(tiny.stages[0][0].gamma[0].detach()) == pytest.approx(1e-6)
     torch.manual_seed(0)
     small = build("convnext", preset="small", sample_rate=22050, n_fft=1024, hop_length=256).eval()
     assert small.pool == "time" and float(small.stages[0][0].gamma[0]) == pytest.approx(0.1)
