@@ -21,7 +21,7 @@ import numpy as np
 
 from ...errors import WeakmirError
 from ..labels import gm_instrument
-from .render import Part
+from .render import Part, keep_stretches
 
 CATALOG = Path(__file__).with_name("chorales.json")
 VOICES = ("soprano", "alto", "tenor", "bass")
@@ -139,8 +139,7 @@ def chorale_parts(relpath: str, rng: np.random.Generator, seconds: float, progra
         silent = ~plays.any(axis=0)
         plays[rng.integers(len(parts), size=int(silent.sum())), np.flatnonzero(silent)] = True
         for k, part in enumerate(parts):
-            idx = np.minimum((part.notes[:, 0] / stretch).astype(int), n - 1)
-            part.notes = part.notes[plays[k, idx]]
+            part.notes = keep_stretches(part.notes, plays[k], stretch)
     last = max(float(p.notes[:, 1].max()) for p in parts if len(p.notes))
     duration = min(seconds, last + 1.0)
     prov = {"source": f"music21 corpus {relpath}", "tempo_bpm": round(bpm, 2), "transpose": transpose}

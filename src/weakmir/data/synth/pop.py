@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..labels import gm_instrument
-from .render import Part
+from .render import Part, keep_stretches
 
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
 MINOR = (0, 2, 3, 5, 7, 8, 10)
@@ -194,19 +194,19 @@ def slakh_parts(rng: np.random.Generator, seconds: float):
     stretch = 2 * 4 * 60.0 / prov["tempo_bpm"]  # two bars of 4/4
     n_stretches = int(np.ceil(seconds / stretch)) + 1
     out = []
-    kept = {}
+    kept = {}  # name -> (pop part, the notes it keeps)
     for name, source, _ in SLAKH_PARTS:
         p = by_name.get(source)
         plays = rng.random(n_stretches) < SLAKH_PLAY[name]
         if p is not None and len(p.notes):
-            kept[name] = p.notes[plays[np.minimum((p.notes[:, 0] / stretch).astype(int), n_stretches - 1)]]
-    if kept and not any(len(n) for n in kept.values()):  # a short song that rested throughout: keep its bass
+            kept[name] = (p, keep_stretches(p.notes, plays, stretch))
+    if kept and not any(len(n) for _, n in kept.values()):  # a short song that rested throughout: keep its bass
         name = "bass" if "bass" in kept else next(iter(kept))
-        kept[name] = by_name[next(src for n, src, _ in SLAKH_PARTS if n == name)].notes
-    for name, source, shift in SLAKH_PARTS:
-        p, notes = by_name.get(source), kept.get(name)
-        if notes is None or not len(notes):
+        kept[name] = (kept[name][0], kept[name][0].notes)
+    for name, _, shift in SLAKH_PARTS:
+        if name not in kept or not len(kept[name][1]):
             continue
+        p, notes = kept[name]
         notes = notes.copy()
         notes[:, 2] += shift
         prog = SLAKH_PROGRAMS[name]

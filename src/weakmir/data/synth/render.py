@@ -48,6 +48,13 @@ class Part:
     meta: dict = field(default_factory=dict)
 
 
+def keep_stretches(notes: np.ndarray, plays: np.ndarray, stretch: float) -> np.ndarray:
+    """The notes ``(n, 4)`` whose onset falls in a stretch of ``stretch`` seconds that plays:
+    ``plays (n_stretches,)`` bool, stretch ``k`` = ``[k, k + 1) * stretch``; onsets past the last
+    stretch count in it. A voice keeps every note of a stretch or none."""
+    return notes[plays[np.minimum((notes[:, 0] / stretch).astype(int), len(plays) - 1)]]
+
+
 def find_soundfont(path: str | os.PathLike | None = None) -> Path:
     """The SoundFont to use: ``path``, else ``$WEAKMIR_SOUNDFONT``, else a Debian default."""
     if path is not None:
