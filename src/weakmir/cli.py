@@ -66,6 +66,9 @@ def _add_synth(sub) -> None:
     p.add_argument("--rests", type=_rate, default=0.0,
                    help="chorale: chance that a voice rests through each stretch of 8 quarter notes (default 0: "
                         "whole chorales; the score-supervised experiment uses 0.3)")
+    p.add_argument("--timbre", type=float, default=0.0,
+                   help="each part's spectral tilt is drawn from +-TIMBRE dB per octave above 500 Hz, so one "
+                        "SoundFont patch sounds like many instruments (default 0: as rendered; 0 to 12)")
     p.add_argument("--splits", type=_splits, default=(0.8, 0.1, 0.1), help="train,valid,test fractions (by track)")
     p.add_argument("--soundfont", type=Path, default=None,
                    help="General MIDI .sf2 file (default: $WEAKMIR_SOUNDFONT or Debian's FluidR3_GM.sf2)")
@@ -83,7 +86,7 @@ def _cmd_synth(a) -> int:
         bleed=third if a.bleed is None else a.bleed,
         wrong_label=third if a.wrong_label is None else a.wrong_label,
         merge=third if a.merge is None else a.merge,
-        missing=a.missing, programs=a.programs, rests=a.rests, splits=a.splits,
+        missing=a.missing, programs=a.programs, rests=a.rests, timbre=a.timbre, splits=a.splits,
         soundfont=str(a.soundfont) if a.soundfont else "", jobs=a.jobs,
     )
     manifest, stats = build_corpus(a.out, config, progress=not a.quiet)

@@ -72,3 +72,18 @@ def test_block_delay_recursion_equals_iir_filter():
         den = np.zeros(d + 1)
         den[0], den[d] = 1.0, -a
         assert np.allclose(effects._delay_recursion(x, d, b0, bd, a), scipy.signal.lfilter(b, den, x, axis=-1))
+
+
+def test_tilt_gains_follow_octaves_above_the_corner_and_keep_the_level():
+    sr, n = 16000, 16000
+    t = np.arange(n) / sr
+    tones = {f: np.sin(2 * np.pi * f * t) for f in (250.0, 500.0, 1000.0, 4000.0)}
+    x = sum(tones.values()).astype(np.float32)[None]
+    y = effects.tilt(x, sr, -6.0)
+    assert y.shape == x.shape and y.dtype == np.float32
+    assert np.sqrt(np.mean(y ** 2)) == pytest.approx(np.sqrt(np.mean(x ** 2)), rel=1e-4)
+    amp = {f: 2 * abs(np.fft.rfft(y[0])[int(f)]) / n for f in tones}  # 1-Hz bins: exact per tone
+    assert amp[250.0] == pytest.approx(amp[500.0], rel=1e-4)  # flat below the corner
+    assert 20 * np.log10(amp[1000.0] / amp[500.0]) == pytest.approx(-6.0, abs=0.01)  # one octave
+    assert 20 * np.log10(amp[4000.0] / amp[500.0]) == pytest.approx(-18.0, abs=0.01)  # three octaves
+    assert np.array_equal(effects.tilt(x, sr, 0.0), x)

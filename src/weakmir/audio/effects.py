@@ -170,6 +170,23 @@ def set_loudness(x, sample_rate, lufs: float):
     return (x * 10 ** ((lufs - cur) / 20)).astype(np.float32)
 
 
+def tilt(x, sample_rate: int, db_per_octave: float, corner_hz: float = 500.0) -> np.ndarray:
+    """Spectral tilt: gain ``db_per_octave × log2(f / corner_hz)`` dB above ``corner_hz``, 0 dB below, then
+    the RMS restored — a brighter or darker instrument at the same level (zero-phase, applied by FFT).
+
+    Shape: ``(..., T) -> (..., T)`` float32.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if db_per_octave == 0:
+        return x.copy()
+    n = x.shape[-1]
+    f = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    gain = 10 ** (db_per_octave * np.log2(np.maximum(f, corner_hz) / corner_hz) / 20)
+    y = np.fft.irfft(np.fft.rfft(x, axis=-1) * gain, n=n, axis=-1)
+    rms_x, rms_y = np.sqrt(np.mean(np.square(x, dtype=np.float64))), np.sqrt(np.mean(np.square(y)))
+    return (y * (rms_x / rms_y if rms_y > 0 else 0.0)).astype(np.float32)
+
+
 def apply_chain(x: np.ndarray, sample_rate: int, params: dict, backend: str = "pedalboard") -> np.ndarray:
     """Apply the chain with fixed ``params`` (from :func:`sample_params`).
 
@@ -194,4 +211,4 @@ def random_chain(x: np.ndarray, sample_rate: int, rng: np.random.Generator, conf
 
 
 __all__ = ["EffectsConfig", "sample_params", "apply_chain", "random_chain", "compress", "reverb",
-           "stereo_image", "set_loudness"]
+           "stereo_image", "set_loudness", "tilt"]

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...audio.effects import tilt
 from ...audio.io import save
 from ...errors import WeakmirError
 from ...files import atomic_write_text
@@ -66,6 +67,7 @@ class SynthConfig:
     missing: float = 0.0
     programs: str = "bach10"
     rests: float = 0.0  # chorale: chance a voice rests through each 8-quarter stretch
+    timbre: float = 0.0  # each part's spectral tilt drawn from ±timbre dB/octave above 500 Hz (0: as rendered)
     splits: tuple[float, float, float] = (0.8, 0.1, 0.1)
     f0_hop: float = 0.01
     soundfont: str = ""
@@ -82,6 +84,8 @@ class SynthConfig:
             raise WeakmirError(f"--sample-rate {self.sample_rate}: use 8000 to 192000 Hz")
         if not 0.0 <= self.rests < 1.0:
             raise WeakmirError(f"--rests {self.rests}: use a chance in [0, 1)")
+        if not 0.0 <= self.timbre <= 12.0:
+            raise WeakmirError(f"--timbre {self.timbre}: use 0 to 12 dB per octave")
         if self.rests and self.preset != "chorale":
             raise WeakmirError(f"--rests applies to the chorale preset, not {self.preset!r}")
         if len(self.splits) != 3 or abs(sum(self.splits) - 1.0) > 1e-6 or min(self.splits) < 0:
@@ -101,8 +105,9 @@ class SynthConfig:
         d = asdict(self)
         d.pop("tracks")
         d.pop("jobs")
-        if not d["rests"]:
-            d.pop("rests")  # corpora made before the option keep their fingerprint
+        for k in ("rests", "timbre"):
+            if not d[k]:
+                d.pop(k)  # corpora made before the option keep their fingerprint
         d["splits"] = list(self.splits)
         return d
 
@@ -167,6 +172,12 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
 
     renderer = _RENDERER if _RENDERER is not None and _RENDERER.sample_rate == sr else Renderer(config.soundfont, sr)
     audio = renderer.render_parts(parts, frames)
+    if config.timbre:  # its own generator: the draws below stay those of a corpus without the option
+        trng = np.random.default_rng([config.seed, PRESETS.index(config.preset), index, 6007])
+        slopes = trng.uniform(-config.timbre, config.timbre, len(parts))
+        audio = [tilt(a, sr, s) for a, s in zip(audio, slopes)]
+        for p, s in zip(parts, slopes):
+            p.meta["tilt_db_per_octave"] = round(float(s), 2)
     mix = np.sum(audio, axis=0)
     peak = float(np.abs(mix).max())
     if peak == 0:
