@@ -69,6 +69,9 @@ def _add_synth(sub) -> None:
     p.add_argument("--timbre", type=float, default=0.0,
                    help="each part's spectral tilt is drawn from +-TIMBRE dB per octave above 500 Hz, so one "
                         "SoundFont patch sounds like many instruments (default 0: as rendered; 0 to 12)")
+    p.add_argument("--room", type=float, default=0.0,
+                   help="the parts of each track share one reverberant room (pedalboard Reverb) whose wet level is "
+                        "drawn from [0, ROOM] (default 0: dry)")
     p.add_argument("--splits", type=_splits, default=(0.8, 0.1, 0.1), help="train,valid,test fractions (by track)")
     p.add_argument("--soundfont", type=Path, default=None,
                    help="General MIDI .sf2 file (default: $WEAKMIR_SOUNDFONT or Debian's FluidR3_GM.sf2)")
@@ -86,7 +89,8 @@ def _cmd_synth(a) -> int:
         bleed=third if a.bleed is None else a.bleed,
         wrong_label=third if a.wrong_label is None else a.wrong_label,
         merge=third if a.merge is None else a.merge,
-        missing=a.missing, programs=a.programs, rests=a.rests, timbre=a.timbre, splits=a.splits,
+        missing=a.missing, programs=a.programs, rests=a.rests, timbre=a.timbre, room=a.room,
+        splits=a.splits,
         soundfont=str(a.soundfont) if a.soundfont else "", jobs=a.jobs,
     )
     manifest, stats = build_corpus(a.out, config, progress=not a.quiet)

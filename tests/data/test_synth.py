@@ -229,26 +229,33 @@ def test_chorale_rests_silence_voices_in_whole_stretches_and_zero_keeps_the_chor
     assert "rests" not in SynthConfig(preset="chorale").options()
 
 
-def test_timbre_tilts_each_stem_and_zero_keeps_the_corpus(tmp_path):
-    from weakmir.audio.effects import tilt
+@pytest.mark.parametrize("option, value, bad", [("timbre", 6.0, 20.0), ("room", 0.5, 1.5)])
+def test_timbre_and_room_alter_each_stem_as_recorded_and_zero_keeps_the_corpus(tmp_path, option, value, bad):
+    from weakmir.audio.effects import reverb, tilt
 
     plain = SynthConfig(preset="chorale", tracks=1, seconds=4.0, sample_rate=16000, jobs=1)
-    bright = SynthConfig(**{**plain.__dict__, "timbre": 6.0})
-    assert "timbre" not in plain.options() and bright.fingerprint() != plain.fingerprint()
+    altered = SynthConfig(**{**plain.__dict__, option: value})
+    assert option not in plain.options() and altered.fingerprint() != plain.fingerprint()
     m0, _ = build_corpus(tmp_path / "plain", plain, progress=False)
-    m1, _ = build_corpus(tmp_path / "bright", bright, progress=False)
+    m1, _ = build_corpus(tmp_path / option, altered, progress=False)
     t0, t1 = m0.tracks[0], m1.tracks[0]
-    slopes = [s.provenance["tilt_db_per_octave"] for s in t1.stems]
-    assert all(-6.0 <= s <= 6.0 for s in slopes) and len(set(slopes)) == len(slopes)
-    for a, b, slope in zip(t0.stems, t1.stems, slopes):
+    if option == "timbre":  # one slope per part, within the range
+        slopes = [s.provenance["tilt_db_per_octave"] for s in t1.stems]
+        assert all(-value <= s <= value for s in slopes) and len(set(slopes)) == len(slopes)
+        effects = [lambda x, sr, s=s: tilt(x, sr, s) for s in slopes]
+    else:  # one room per track
+        room = t1.provenance["room"]
+        assert 0.0 <= room["wet_level"] <= value and "room" not in t0.provenance
+        effects = [lambda x, sr: reverb(x, sr, **room)] * len(t1.stems)
+    for a, b, effect in zip(t0.stems, t1.stems, effects):
         x, sr = load(m0.resolve(a.path))
         y, _ = load(m1.resolve(b.path))
-        # the same notes, tilted by the recorded slope (up to the track's common peak scaling and 16-bit rounding)
         assert read_notes(m0.resolve(a.notes)).tolist() == read_notes(m1.resolve(b.notes)).tolist()
-        z = tilt(x, sr, slope)
-        g = float(np.sum(z * y) / np.sum(z * z))
-        assert np.abs(g * z - y).max() < 1e-3
+        # the recorded alteration of the plain stem, up to the track's common peak scaling and 16-bit rounding
+        z = effect(x, sr)
+        assert np.abs(float(np.sum(z * y) / np.sum(z * z)) * z - y).max() < 2e-3
+        assert np.abs(float(np.sum(x * y) / np.sum(x * x)) * x - y).max() > 0.01  # and not the plain stem
     mix = load(m1.resolve(t1.mixture))[0]
     assert np.abs(mix - sum(load(m1.resolve(s.path))[0] for s in t1.stems)).max() < 2e-4
-    with pytest.raises(WeakmirError, match="timbre"):
-        SynthConfig(preset="chorale", timbre=20.0)
+    with pytest.raises(WeakmirError, match=option):
+        SynthConfig(preset="chorale", **{option: bad})

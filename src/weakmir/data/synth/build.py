@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...audio.effects import tilt
+from ...audio.effects import reverb, tilt
 from ...audio.io import save
 from ...errors import WeakmirError
 from ...files import atomic_write_text
@@ -68,6 +68,7 @@ class SynthConfig:
     programs: str = "bach10"
     rests: float = 0.0  # chorale: chance a voice rests through each 8-quarter stretch
     timbre: float = 0.0  # each part's spectral tilt drawn from ±timbre dB/octave above 500 Hz (0: as rendered)
+    room: float = 0.0  # the parts of a track share one reverberant room, wet level drawn from [0, room] (0: dry)
     splits: tuple[float, float, float] = (0.8, 0.1, 0.1)
     f0_hop: float = 0.01
     soundfont: str = ""
@@ -86,6 +87,8 @@ class SynthConfig:
             raise WeakmirError(f"--rests {self.rests}: use a chance in [0, 1)")
         if not 0.0 <= self.timbre <= 12.0:
             raise WeakmirError(f"--timbre {self.timbre}: use 0 to 12 dB per octave")
+        if not 0.0 <= self.room <= 1.0:
+            raise WeakmirError(f"--room {self.room}: use a wet level from 0 to 1")
         if self.rests and self.preset != "chorale":
             raise WeakmirError(f"--rests applies to the chorale preset, not {self.preset!r}")
         if len(self.splits) != 3 or abs(sum(self.splits) - 1.0) > 1e-6 or min(self.splits) < 0:
@@ -105,7 +108,7 @@ class SynthConfig:
         d = asdict(self)
         d.pop("tracks")
         d.pop("jobs")
-        for k in ("rests", "timbre"):
+        for k in ("rests", "timbre", "room"):
             if not d[k]:
                 d.pop(k)  # corpora made before the option keep their fingerprint
         d["splits"] = list(self.splits)
@@ -172,12 +175,18 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
 
     renderer = _RENDERER if _RENDERER is not None and _RENDERER.sample_rate == sr else Renderer(config.soundfont, sr)
     audio = renderer.render_parts(parts, frames)
-    if config.timbre:  # its own generator: the draws below stay those of a corpus without the option
-        trng = np.random.default_rng([config.seed, PRESETS.index(config.preset), index, 6007])
+    # timbre and room draw from their own generator: the draws below stay those of a corpus without them
+    trng = np.random.default_rng([config.seed, PRESETS.index(config.preset), index, 6007])
+    if config.timbre:
         slopes = trng.uniform(-config.timbre, config.timbre, len(parts))
         audio = [tilt(a, sr, s) for a, s in zip(audio, slopes)]
         for p, s in zip(parts, slopes):
             p.meta["tilt_db_per_octave"] = round(float(s), 2)
+    room = None
+    if config.room:
+        room = {"room_size": float(trng.uniform(0.3, 0.9)), "damping": float(trng.uniform(0.2, 0.8)),
+                "wet_level": float(trng.uniform(0.0, config.room))}
+        audio = [reverb(a, sr, **room) for a in audio]
     mix = np.sum(audio, axis=0)
     peak = float(np.abs(mix).max())
     if peak == 0:
@@ -247,7 +256,8 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
         duration=round(frames / sr, 6), stems=stems, mixture=rel(mixture), score=rel(tmp / "score.mid"),
         tags=tags, true_tags=true_tags,
         provenance={"preset": config.preset, "index": index, "seed": config.seed,
-                    "config": config.fingerprint(), **prov},
+                    "config": config.fingerprint(), **prov,
+                    **({"room": {k: round(v, 3) for k, v in room.items()}} if room else {})},
     )
     record = track.to_dict(STEMS4, OPENMIC)
     (tmp / "track.json").write_text(json.dumps(record, indent=1) + "\n")
