@@ -337,8 +337,9 @@ def _add_experiment(sub) -> None:
                     "transcriptor, separators trained against it in isolation and jointly with AML / ATL, the "
                     "supervised upper bound and the classifier-critic baseline; note accuracy) on a slakh-like "
                     "corpus, and the SI-SDR gain on the real Bach10 recordings of a separator trained on the "
-                    "chorale corpus. Writes OUT/results.json, OUT/report.md and OUT/report.html. A re-run with "
-                    "the same OUT reuses the checkpoints already trained.",
+                    "chorale corpus; its stages train side by side in two one-thread worker processes. Writes "
+                    "OUT/results.json, OUT/report.md and OUT/report.html. A re-run with the same OUT reuses the "
+                    "checkpoints already trained.",
     )
     p.add_argument("method", choices=["self-refine", "score-supervised"])
     p.add_argument("--preset", choices=["quick", "paper", "tiny"], default="quick",

@@ -96,6 +96,25 @@ def test_stages_learn_and_a_rerun_reloads_every_checkpoint(tiny_run, capsys):
         assert json.dumps(again[t]) == json.dumps(r[t])
 
 
+def test_workers_trained_every_stage_and_one_process_trains_the_same_stages(tiny_run, tmp_path, monkeypatch, capsys):
+    from dataclasses import replace
+
+    out, r = tiny_run
+    assert r["workers"] == {"workers": 2, "failed": {}}
+    tasks = se._tasks(bach10=True)
+    assert list(tasks)[:2] == ["transcriptor step 1", "bach10"]  # the longest chains first
+    assert all(list(tasks).index(n) < list(tasks).index(t) for t, needs in tasks.items() for n in needs)
+    monkeypatch.setitem(se.PRESETS, "tiny", replace(se.PRESETS["tiny"], workers=1))
+    capsys.readouterr()
+    alone = se.experiment("tiny", tmp_path / "alone", progress=True, skip_bach10=True)
+    log = capsys.readouterr().out
+    assert alone["workers"] is None and log.count(" steps in ") == 10 and ": loaded " not in log
+    assert sorted(p.name for p in (tmp_path / "alone" / "checkpoints").glob("*.ckpt")) == sorted(
+        p.name for p in (out / "checkpoints").glob("*.ckpt"))
+    assert list(alone["table1"]) == ROWS  # the mixture row as JSON: NaN for an instrument absent from the test
+    assert json.dumps(alone["table1"]["input mixture"]) == json.dumps(r["table1"]["input mixture"])
+
+
 def test_bach10_row_evaluates_the_real_recordings(tiny_run, shared_data_or_none):
     if shared_data_or_none is None:
         pytest.skip("../shared/data/bach10 is absent")
