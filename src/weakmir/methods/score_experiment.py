@@ -34,7 +34,7 @@ checkpoint exists with the same settings is loaded, not retrained: an
 interrupted run resumes. The stages train side by side in ``workers`` (2)
 one-thread processes, each as soon as the stages it needs are saved; on 2
 cores that is ~1.5× the throughput of one process on two threads (the quick
-preset: 16 min instead of 19). Longer steps 2 and 3 with the time saved
+preset: 13.7 min instead of 19). Longer steps 2 and 3 with the time saved
 (600 / 400 steps, supervised 600) raised the best separator from 3.99 to
 4.18 dB but the supervised bound from 5.92 to 6.67 dB: the gap closed fell
 from 77 to 73 %, so the quick preset keeps 400 / 300.
@@ -60,7 +60,8 @@ Where this differs from the paper (and why):
   same critic): (α2, β2) = (1, 0.1) 1.57 dB, (2, 0.2) 1.77, (0.5, 0.05) 2.14,
   (1, 0.3) 2.31, (1, 1) 2.24, (0.5, 0.5) 2.57, (0.5, 0.15) 2.50. The two
   halved-c-mix settings are within noise of each other; we took (0.5, 0.15),
-  whose step 3 we also tried (+ AML 4.49 dB on the test tracks, from 3.63).
+  whose step 3 we also tried (+ AML 4.49 dB on the test tracks in a probe with
+  64 validation clips; 3.63 at (1, 0.1) with 16).
   The paper preset keeps 1 and 0.1;
 * validation: 64 fixed clips (``valid_clips``); with 16 the noisy validation
   loss of step 3 (its AML term reads random remixes) halved the learning
