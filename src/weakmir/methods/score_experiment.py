@@ -73,9 +73,11 @@ Where this differs from the paper (and why):
   random timbres (``weakmir synth --timbre 6``: each part's spectral tilt drawn
   from ±6 dB/octave). FluidR3's clarinet is 10-20 dB brighter above 1 kHz than
   Bach10's; without the tilt the separator sends the real clarinet to its
-  bassoon output (step-2 gains over the mixture, same settings otherwise:
-  clarinet −11.7 dB without, −7.5 dB with; average −4.3 vs −2.3 dB). A shared
-  reverberant room on top (``--room 0.3``) did not help (−2.8 dB).
+  bassoon output. Gains over the mixture of the step-2 separator: clarinet
+  −11.7 dB, average −4.3 dB without the tilt (and at α2 = 1, β2 = 0.1);
+  −7.8 and −2.9 dB with both changes (the quick run); −7.5 and −2.3 dB with
+  the tilt in a probe at (0.5, 0.15). A shared reverberant room on top
+  (``--room 0.3``) did not help (−2.8 dB in the same probe).
 
 Writes ``OUT/results.json`` (``summary``: sisdr_mixture, sisdr_supervised,
 sisdr_best, sisdr_classifier_baseline, gap_closed, bach10_sisdr_gain, ...),
