@@ -283,12 +283,13 @@ class _Stages:
         step = step2(C, self.weights, c_mix, h_mix)
         return self.run(f"isolated {name}", sep, step, steps, {"critic": "transcriptor step 1"}, pair, seed=1)
 
-    def fine_tune(self, name: str, transcriptor, separator, aml: bool, atl: bool, steps: int, start: str):
+    def fine_tune(self, name: str, transcriptor, best: str, separator):
+        """Step 3 setup ``name`` (:data:`STEP3`) from the step-2 ``separator`` of setup ``best``."""
         C = self.P.train
         tr, sep = copy.deepcopy(transcriptor), copy.deepcopy(separator)
         pair = SeparatorWithCritic(sep, tr)
-        step = step3(C, self.weights, aml, atl, generator=torch.Generator().manual_seed(C.seed))
-        self.run(name, sep, step, steps, {"start": start}, pair, seed=2, also={"transcriptor": tr})
+        step = step3(C, self.weights, *STEP3[name], generator=torch.Generator().manual_seed(C.seed))
+        self.run(name, sep, step, C.steps[2], {"start": f"isolated {best}"}, pair, seed=2, also={"transcriptor": tr})
         return tr, sep
 
 
@@ -299,9 +300,10 @@ def _stage_models(stages: _Stages, P: ScorePreset, tracks_valid, log) -> dict:
     iso = _isolated(stages, P, tr1)
     best, val = _best_isolated(iso, tracks_valid, stages.train.instruments)
     log("step 2 validation SI-SDR: " + ", ".join(f"{k} {v:.2f}" for k, v in val.items()) + f"; fine-tuning {best}")
-    seps, trs = {"supervised": _supervised(stages, P), **{f"isolated {k}": m for k, m in iso.items()}}, {"pre-train": tr1}
-    for name, (aml, atl) in STEP3.items():
-        trs[name], seps[name] = stages.fine_tune(name, tr1, iso[best], aml, atl, C.steps[2], f"isolated {best}")
+    seps = {"supervised": _supervised(stages, P), **{f"isolated {k}": m for k, m in iso.items()}}
+    trs = {"pre-train": tr1}
+    for name in STEP3:
+        trs[name], seps[name] = stages.fine_tune(name, tr1, best, iso[best])
     seps["classifier baseline"] = _classifier_baseline(stages, P)
     return {"transcriptors": trs, "separators": seps, "best_isolated": best, "validation_sisdr": val}
 
@@ -390,7 +392,7 @@ def _task(task: str, preset: str, out: str, bach10: str | None, progress: bool) 
         elif task in STEP3:
             iso = _isolated(stages, P, tr1)
             best, _ = _best_isolated(iso, stages.valid.tracks, stages.train.instruments)
-            stages.fine_tune(task, tr1, iso[best], *STEP3[task], C.steps[2], f"isolated {best}")
+            stages.fine_tune(task, tr1, best, iso[best])
 
 
 def _train_in_workers(preset: str, out: Path, bach10: Path | None, progress: bool, log, workers: int = 2) -> dict:
