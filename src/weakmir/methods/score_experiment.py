@@ -362,8 +362,9 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _task(task: str, preset: str, out: str, bach10: str | None, progress: bool) -> None:
-    """Train one task of :func:`_train_in_workers` (its checkpoints saved; those it needs are loaded)."""
+def _task(task: str, preset: str, out: str, bach10: str | None, progress: bool) -> dict | None:
+    """Train one task of :func:`_train_in_workers` (its checkpoints saved; those it needs are loaded);
+    the ``bach10`` task returns its evaluation (:func:`_bach10`)."""
     from ..data.manifest import Manifest
 
     P, out, C = PRESETS[preset], Path(out), PRESETS[preset].train
@@ -371,8 +372,7 @@ def _task(task: str, preset: str, out: str, bach10: str | None, progress: bool) 
     log = (lambda msg: print(f"[worker {os.getpid()} {time.perf_counter() - t0:6.1f} s] {msg}", flush=True)
            ) if progress else (lambda msg: None)
     if task == "bach10":
-        _bach10(P, out, Path(bach10), log)
-        return
+        return _bach10(P, out, Path(bach10), log)
     key = (preset, str(out))
     if key not in _WORKER_STAGES:  # the training data, read once per worker
         train, valid, _, weights = _data(Manifest.read(out / "corpus" / "manifest.json"), P)
@@ -395,19 +395,19 @@ def _task(task: str, preset: str, out: str, bach10: str | None, progress: bool) 
             stages.fine_tune(task, tr1, best, iso[best])
 
 
-def _train_in_workers(preset: str, out: Path, bach10: Path | None, progress: bool, log, workers: int = 2) -> dict:
+def _train_in_workers(preset: str, out: Path, bach10: Path | None, progress: bool, log, workers: int = 2) -> tuple:
     """Train the stages in ``workers`` processes of one thread each, every task as soon as the tasks it
     needs are done (:func:`_tasks`). On 2 cores this has about 1.5× the throughput of one process on two
     threads: the TCN's small convolutions use a second thread poorly. Workers save checkpoints, which
     the caller then loads; a task that fails is reported and left to the caller to train.
 
-    Returns ``{"workers": n, "failed": {task: error}}``.
+    Returns ``({"workers": n, "failed": {task: error}}, the Bach10 evaluation or None)``.
     """
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     tasks = _tasks(bach10 is not None)
-    done, failed, running = set(), {}, {}
+    done, failed, running, bach10_result = set(), {}, {}, None
     args = (preset, str(out), None if bach10 is None else str(bach10), progress)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread) as ex:
         while True:
@@ -421,12 +421,14 @@ def _train_in_workers(preset: str, out: Path, bach10: Path | None, progress: boo
             for f in finished:
                 name = running.pop(f)
                 try:
-                    f.result()
+                    result = f.result()
                     done.add(name)
+                    if name == "bach10":
+                        bach10_result = result
                 except Exception as e:  # noqa: BLE001  (any failure: the caller trains the task instead)
                     failed[name] = f"{type(e).__name__}: {e}"
                     log(f"{name}: failed in a worker ({failed[name]}); trained here instead")
-    return {"workers": workers, "failed": failed}
+    return {"workers": workers, "failed": failed}, bach10_result
 
 
 def _data(manifest, P: ScorePreset, instruments=None):
@@ -494,8 +496,8 @@ def experiment(preset: str, out, progress: bool = True, bach10=None, skip_bach10
     inst = train.instruments
     log(f"corpus: {len(manifest.tracks)} tracks; instruments {', '.join(inst)}; frame-activity rates "
         + ", ".join(f"{k} {r:.2f}" for k, r in zip(inst, rates.tolist())))
-    pool = _train_in_workers(preset, out, None if skip_bach10 else bach10, progress, log, P.workers) \
-        if P.workers > 1 else None
+    pool, bach10_result = _train_in_workers(preset, out, None if skip_bach10 else bach10, progress, log, P.workers) \
+        if P.workers > 1 else (None, None)
     stages = _Stages(out / "checkpoints", P, train, valid, weights, log)
     models = _stage_models(stages, P, valid.tracks, log)
 
@@ -521,7 +523,8 @@ def experiment(preset: str, out, progress: bool = True, bach10=None, skip_bach10
                "table1": table1, "table2": table2, "validation_sisdr_step2": models["validation_sisdr"],
                "paper_table1": PAPER_TABLE1, "learning_curves": stages.curves, "workers": pool}
     if not skip_bach10:
-        results["bach10"] = _bach10(P, out, bach10, log)
+        # a worker ran it already (unless it failed, or there were no workers)
+        results["bach10"] = bach10_result if bach10_result is not None else _bach10(P, out, bach10, log)
         summary["bach10_sisdr_gain"] = results["bach10"]["gain"]["avg"]
     summary["seconds"] = time.perf_counter() - t0
     figures = example_figures(models["separators"][best], test, best, C.n_harmonics, C.tuning_hz)
