@@ -47,6 +47,19 @@ def test_output_frames_depend_only_on_their_receptive_field_and_own_example():
     assert torch.equal(a[1], b[1])  # no cross-talk inside a batch
 
 
+@pytest.mark.parametrize("name", ["tcn_transcriptor", "tcn_classifier", "tcn_separator"])
+def test_a_quiet_input_reads_as_near_silence_not_as_a_louder_one(name):
+    # the critics must hear the level: a separated source that keeps -60 dB of another instrument should read
+    # (almost) as silence for it. A per-frame input normalisation reads the quiet copy like the loud one.
+    torch.manual_seed(0)
+    m = build(name, **SMALL).eval()
+    head = m.logits if hasattr(m, "logits") else m.masks
+    X = torch.rand(1, 129, 40) * 0.5
+    with torch.no_grad():
+        loud, quiet, silent = head(X), head(X * 1e-3), head(torch.zeros_like(X))
+    assert (quiet - silent).abs().mean() < 0.05 * (loud - silent).abs().mean()
+
+
 def test_separator_checkpoint_reloads_to_identical_output(tmp_path):
     torch.manual_seed(1)
     m = build("tcn_separator", **SMALL).eval()
