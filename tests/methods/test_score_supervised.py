@@ -72,6 +72,28 @@ def test_a_perfect_separation_gives_zero_mixture_loss_and_leaks_cost_their_l1():
     assert float(ss.clip_mixture_loss(swapped, X, active)) == 0.0  # eq. 6 alone cannot tell who is who
 
 
+def test_frame_mixture_loss_of_the_baseline_uses_each_frames_active_set():
+    sources = torch.ones(1, 2, 3, 4)  # two instruments, 3 bins, 4 frames
+    sources[0, 1, :, 2:] = 0.0  # instrument 1 stops after frame 1
+    X = sources.sum(dim=1)
+    frames = torch.tensor([[[True] * 4, [True, True, False, False]]])
+    assert float(ss.frame_mixture_loss(sources, X, frames)) == 0.0
+    # instrument 1 takes half of instrument 0 where only 0 plays: the sum still equals X, so the clip-level
+    # loss (eq. 6) sees nothing; the frame-level one charges 3 bins * 0.5 missing + 3 * 0.5 outside A_t in
+    # 2 of the 4 frames -> 1.5 per frame
+    shared = sources.clone()
+    shared[0, :, :, 2:] = 0.5
+    assert float(ss.clip_mixture_loss(shared, X, frames.any(dim=2))) == 0.0
+    assert float(ss.frame_mixture_loss(shared, X, frames)) == pytest.approx(1.5)
+    # eq. 8 takes either: frame-level activity (B, I, T) switches its mixture term to the frame-level loss
+    Y, P = torch.zeros(1, 2, 88, 4), torch.full((1, 2, 2, 88, 4), 0.5)
+    by_frame, by_clip = (float(ss.separator_loss(P, Y, shared, X, a, alpha2=2.0, beta2=0.0))
+                         for a in (frames, frames.any(dim=2)))
+    assert by_frame - by_clip == pytest.approx(2.0 * 1.5, rel=1e-5)
+    with pytest.raises(ValueError, match=r"\(B, I, T\)"):
+        ss.frame_mixture_loss(sources, X, frames.any(dim=2))
+
+
 def test_harmonic_mask_marks_a4_bins_at_16k_2048_and_drives_eq_7():
     Y = _roll(I=1, T=2)
     H = torch.from_numpy(harmonic_mask(Y.numpy(), 16000, 2048, n_harmonics=1))  # f0 and first overtone

@@ -131,6 +131,14 @@ def clip_mixture_loss(S: torch.Tensor, X: torch.Tensor, active: torch.Tensor) ->
     return _mixture_loss(S, X, active[:, :, None, None].expand_as(S))
 
 
+def frame_mixture_loss(S: torch.Tensor, X: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """The frame-level mixture loss of [16] (Pishdadian et al.), which eq. 6 makes clip-level: as eq. 6
+    with the active set A_t of each frame. ``S (B, I, F, T)``, ``X (B, F, T)``, ``active (B, I, T)`` -> scalar."""
+    if active.dim() != 3 or active.shape != (*S.shape[:2], S.shape[-1]):
+        raise ValueError(f"frame mixture loss: activity {tuple(active.shape)} must be (B, I, T) of S {tuple(S.shape)}")
+    return _mixture_loss(S, X, active[:, :, None, :].expand_as(S))
+
+
 def harmonic_mixture_loss(S: torch.Tensor, X: torch.Tensor, harmonic: torch.Tensor) -> torch.Tensor:
     """Eq. 7: as eq. 6 with the per-bin active set A_{f,t} from the score's harmonics (±1 bin).
 
@@ -151,10 +159,13 @@ def _mixture_loss(S, X, active):
 
 def separator_loss(P, Y, S, X, active, harmonic=None, weights=None, alpha2: float = 1.0,
                    beta2: float = 0.1) -> torch.Tensor:
-    """Eq. 8: L_sep = Σ_i L_score(Ŝ_i, Y^(i)) + α2 L_c-mix + β2 L_h-mix (a zero weight drops a term)."""
+    """Eq. 8: L_sep = Σ_i L_score(Ŝ_i, Y^(i)) + α2 L_c-mix + β2 L_h-mix (a zero weight drops a term).
+
+    ``active``: clip-level ``(B, I)`` (eq. 6) or frame-level ``(B, I, T)`` (:func:`frame_mixture_loss`).
+    """
     loss = separated_score_loss(P, Y, weights)
     if alpha2:
-        loss = loss + alpha2 * clip_mixture_loss(S, X, active)
+        loss = loss + alpha2 * (clip_mixture_loss if active.dim() == 2 else frame_mixture_loss)(S, X, active)
     if beta2:
         if harmonic is None:
             raise ValueError("separator_loss: beta2 > 0 needs the harmonic activity (eq. 7)")
@@ -207,8 +218,9 @@ def transcriptor_step3_loss(p, Y, p_remix=None, Y_remix=None, P=None, weights=No
 
 __all__ = [
     "bce", "class_weights", "activity_rates", "score_loss", "pitch_loss", "inst_loss", "transcription_loss",
-    "own_score", "separated_score_loss", "clip_mixture_loss", "harmonic_mixture_loss", "separator_loss", "remix",
-    "adversarial_mixture_loss", "other_score", "adversarial_transcription_loss", "transcriptor_step3_loss",
+    "own_score", "separated_score_loss", "clip_mixture_loss", "frame_mixture_loss", "harmonic_mixture_loss",
+    "separator_loss", "remix", "adversarial_mixture_loss", "other_score", "adversarial_transcription_loss",
+    "transcriptor_step3_loss",
 ]
 
 
@@ -256,13 +268,15 @@ def transcriptor_step(model, batch, weights=None, alpha1: float = 0.03, beta1: f
 
 def separator_step(pair: SeparatorWithCritic, batch, weights=None, alpha2: float = 1.0, beta2: float = 0.1,
                    n_harmonics: int = 10, tuning_hz: float = 440.0, joint: bool = False, alpha1: float = 0.03,
-                   beta1: float = 0.1, alpha3: float = 0.0, beta3: float = 0.0, generator=None):
+                   beta1: float = 0.1, alpha3: float = 0.0, beta3: float = 0.0, generator=None,
+                   frame_level: bool = False):
     """Step 2 (``joint=False``): L_sep (eq. 8) with the transcriptor as a frozen critic.
 
     Step 3 (``joint=True``): the same L_sep for the separator (the critic's parameters detached, so its
     gradient reaches only the separator) plus L_TL-3 (eq. 11) for the transcriptor on the mixtures, on
     remixes of the detached separated sources (AML, weight ``alpha3``) and on the detached separated
-    sources (ATL, ``beta3``); the separator gets no gradient from L_TL-3.
+    sources (ATL, ``beta3``); the separator gets no gradient from L_TL-3. ``frame_level``: the mixture
+    loss reads the score's activity per frame (:func:`frame_mixture_loss`) instead of per clip (eq. 6).
     """
     sep, tr = pair.separator, pair.critic
     X = sep.spectrogram(batch["mixture"]).abs()
@@ -271,7 +285,8 @@ def separator_step(pair: SeparatorWithCritic, batch, weights=None, alpha2: float
     P = critic_transcriptions(tr, S, frozen=True)
     H = _harmonic(Y, sep.sample_rate, sep.n_fft, n_harmonics, tuning_hz) if beta2 else None
     k = sep.magnitude_scale  # the mixture terms at the orthonormal scale (module docstring)
-    loss = separator_loss(P, Y, S * k, X * k, batch["active"], H, weights, alpha2, beta2)
+    active = Y.amax(dim=2) > 0 if frame_level else batch["active"]
+    loss = separator_loss(P, Y, S * k, X * k, active, H, weights, alpha2, beta2)
     logs = {"sep": loss.detach()}
     if joint:
         Sd = S.detach()
@@ -305,9 +320,11 @@ def classifier_step(model, batch, weights=None):
     return loss, {"loss": loss.detach()}
 
 
-def classifier_separator_step(pair: SeparatorWithCritic, batch, weights=None, alpha2: float = 1.0):
+def classifier_separator_step(pair: SeparatorWithCritic, batch, weights=None, alpha2: float = 1.0,
+                              frame_level: bool = False):
     """Baseline separator [16]: each Ŝ_i should read as instrument i active where the score says so and
-    every other instrument silent (eq. 5 with activity instead of notes) + α2 L_c-mix."""
+    every other instrument silent (eq. 5 with activity instead of notes) + α2 × the mixture loss, clip-level
+    (eq. 6) or, with ``frame_level``, [16]'s frame-level one (:func:`frame_mixture_loss`)."""
     sep, cl = pair.separator, pair.critic
     X = sep.spectrogram(batch["mixture"]).abs()
     S = sep.separate_magnitude(X)
@@ -318,7 +335,9 @@ def classifier_separator_step(pair: SeparatorWithCritic, batch, weights=None, al
     loss = _weighted(bce(eye * act[:, None], c), weights, 2).sum(dim=(1, 2)).mean()
     if alpha2:
         k = sep.magnitude_scale
-        loss = loss + alpha2 * clip_mixture_loss(S * k, X * k, batch["active"])
+        S, X = S * k, X * k
+        mix = frame_mixture_loss(S, X, act > 0) if frame_level else clip_mixture_loss(S, X, batch["active"])
+        loss = loss + alpha2 * mix
     return loss, {"loss": loss.detach()}
 
 
@@ -346,6 +365,8 @@ class ScoreConfig:
     beta1: float = 0.1
     alpha2: float = 1.0
     beta2: float = 0.1
+    # the mixture loss of step 2 and of the baseline: "clip" (eq. 6, the paper's) or "frame" ([16]'s)
+    mixture_level: str = "clip"
     alpha3: float = 0.2
     beta3: float = 0.05
     n_harmonics: int = 10
@@ -374,6 +395,12 @@ def model_kwargs(config: ScoreConfig, instruments) -> dict:
             "hop_length": config.hop_length, **config.model}
 
 
+def _frame_level(config: ScoreConfig) -> bool:
+    if config.mixture_level not in ("clip", "frame"):
+        raise ValueError(f"mixture_level must be 'clip' or 'frame', got {config.mixture_level!r}")
+    return config.mixture_level == "frame"
+
+
 def step1(config: ScoreConfig, weights):
     """Step 1's step function: L_TL (eq. 4) with ``config``'s α1, β1."""
     return partial(transcriptor_step, weights=weights, alpha1=config.alpha1, beta1=config.beta1)
@@ -382,6 +409,7 @@ def step1(config: ScoreConfig, weights):
 def step2(config: ScoreConfig, weights, c_mix: bool = True, h_mix: bool = True):
     """Step 2's step function: L_sep (eq. 8); ``c_mix`` / ``h_mix`` False zero α2 / β2."""
     return partial(separator_step, weights=weights, alpha2=config.alpha2 if c_mix else 0.0,
+                   frame_level=_frame_level(config),
                    beta2=config.beta2 if h_mix else 0.0, n_harmonics=config.n_harmonics, tuning_hz=config.tuning_hz)
 
 
