@@ -27,6 +27,14 @@ rests were added) piano and guitar end *below* the input-mixture SI-SDR (−6.6 
 after 600 separator steps); at the orthonormal scale the same run reaches
 −2.1 / −2.9 dB, with the paper's weights unchanged.
 
+Mixture level: eq. 6 is clip-level; :func:`frame_mixture_loss` is the
+frame-level loss of [16] (Pishdadian et al.), the same terms with each
+frame's active set. The paper used the clip level because activity was
+steady over its 4-s clips and found the frame level similar; ``ScoreConfig``
+picks one (``mixture_level``) for step 2 and the classifier baseline alike
+(the experiment's quick preset uses the frame level: its parts rest inside
+clips — :mod:`weakmir.methods.score_experiment`).
+
 Class weights (§3.2, after Pishdadian et al.): instrument ``i`` with
 frame-activity rate ``r_i`` in the training set weighs ``w_i ∝ 1 / r_i``,
 normalised to mean 1 over instruments, on every transcription term of that
