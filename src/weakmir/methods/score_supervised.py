@@ -147,6 +147,12 @@ def frame_mixture_loss(S: torch.Tensor, X: torch.Tensor, active: torch.Tensor) -
     return _mixture_loss(S, X, active[:, :, None, :].expand_as(S))
 
 
+def mixture_loss(S: torch.Tensor, X: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """The mixture term of eq. 8 and of the baseline: eq. 6 for clip-level ``active (B, I)``,
+    :func:`frame_mixture_loss` for frame-level ``active (B, I, T)``."""
+    return (clip_mixture_loss if active.dim() == 2 else frame_mixture_loss)(S, X, active)
+
+
 def harmonic_mixture_loss(S: torch.Tensor, X: torch.Tensor, harmonic: torch.Tensor) -> torch.Tensor:
     """Eq. 7: as eq. 6 with the per-bin active set A_{f,t} from the score's harmonics (±1 bin).
 
@@ -173,7 +179,7 @@ def separator_loss(P, Y, S, X, active, harmonic=None, weights=None, alpha2: floa
     """
     loss = separated_score_loss(P, Y, weights)
     if alpha2:
-        loss = loss + alpha2 * (clip_mixture_loss if active.dim() == 2 else frame_mixture_loss)(S, X, active)
+        loss = loss + alpha2 * mixture_loss(S, X, active)
     if beta2:
         if harmonic is None:
             raise ValueError("separator_loss: beta2 > 0 needs the harmonic activity (eq. 7)")
@@ -226,9 +232,9 @@ def transcriptor_step3_loss(p, Y, p_remix=None, Y_remix=None, P=None, weights=No
 
 __all__ = [
     "bce", "class_weights", "activity_rates", "score_loss", "pitch_loss", "inst_loss", "transcription_loss",
-    "own_score", "separated_score_loss", "clip_mixture_loss", "frame_mixture_loss", "harmonic_mixture_loss",
-    "separator_loss", "remix", "adversarial_mixture_loss", "other_score", "adversarial_transcription_loss",
-    "transcriptor_step3_loss",
+    "own_score", "separated_score_loss", "clip_mixture_loss", "frame_mixture_loss", "mixture_loss",
+    "harmonic_mixture_loss", "separator_loss", "remix", "adversarial_mixture_loss", "other_score",
+    "adversarial_transcription_loss", "transcriptor_step3_loss",
 ]
 
 
@@ -256,6 +262,11 @@ def critic_transcriptions(transcriptor, S: torch.Tensor, frozen: bool = True) ->
     flat = S.flatten(0, 1)
     p = _frozen(transcriptor, flat) if frozen else transcriptor(flat)
     return p.view(B, I, *p.shape[1:])
+
+
+def _activity(batch, frame_level: bool) -> torch.Tensor:
+    """The mixture loss's active sets: per frame from the score, ``(B, I, T)``, or per clip, ``(B, I)``."""
+    return batch["roll"].amax(dim=2) > 0 if frame_level else batch["active"]
 
 
 class SeparatorWithCritic(torch.nn.Module):
@@ -293,8 +304,7 @@ def separator_step(pair: SeparatorWithCritic, batch, weights=None, alpha2: float
     P = critic_transcriptions(tr, S, frozen=True)
     H = _harmonic(Y, sep.sample_rate, sep.n_fft, n_harmonics, tuning_hz) if beta2 else None
     k = sep.magnitude_scale  # the mixture terms at the orthonormal scale (module docstring)
-    active = Y.amax(dim=2) > 0 if frame_level else batch["active"]
-    loss = separator_loss(P, Y, S * k, X * k, active, H, weights, alpha2, beta2)
+    loss = separator_loss(P, Y, S * k, X * k, _activity(batch, frame_level), H, weights, alpha2, beta2)
     logs = {"sep": loss.detach()}
     if joint:
         Sd = S.detach()
@@ -343,9 +353,7 @@ def classifier_separator_step(pair: SeparatorWithCritic, batch, weights=None, al
     loss = _weighted(bce(eye * act[:, None], c), weights, 2).sum(dim=(1, 2)).mean()
     if alpha2:
         k = sep.magnitude_scale
-        S, X = S * k, X * k
-        mix = frame_mixture_loss(S, X, act > 0) if frame_level else clip_mixture_loss(S, X, batch["active"])
-        loss = loss + alpha2 * mix
+        loss = loss + alpha2 * mixture_loss(S * k, X * k, _activity(batch, frame_level))
     return loss, {"loss": loss.detach()}
 
 
@@ -384,6 +392,10 @@ class ScoreConfig:
     splits: tuple = ("train",)
     seed: int = 0
 
+    def __post_init__(self):
+        if self.mixture_level not in ("clip", "frame"):
+            raise ValueError(f"mixture_level must be 'clip' or 'frame', got {self.mixture_level!r}")
+
 
 def data_weights(data, enabled: bool = True):
     """Frame-activity rates ``(I,)`` over every frame of the training tracks (``data``: a
@@ -403,12 +415,6 @@ def model_kwargs(config: ScoreConfig, instruments) -> dict:
             "hop_length": config.hop_length, **config.model}
 
 
-def _frame_level(config: ScoreConfig) -> bool:
-    if config.mixture_level not in ("clip", "frame"):
-        raise ValueError(f"mixture_level must be 'clip' or 'frame', got {config.mixture_level!r}")
-    return config.mixture_level == "frame"
-
-
 def step1(config: ScoreConfig, weights):
     """Step 1's step function: L_TL (eq. 4) with ``config``'s α1, β1."""
     return partial(transcriptor_step, weights=weights, alpha1=config.alpha1, beta1=config.beta1)
@@ -417,7 +423,7 @@ def step1(config: ScoreConfig, weights):
 def step2(config: ScoreConfig, weights, c_mix: bool = True, h_mix: bool = True):
     """Step 2's step function: L_sep (eq. 8); ``c_mix`` / ``h_mix`` False zero α2 / β2."""
     return partial(separator_step, weights=weights, alpha2=config.alpha2 if c_mix else 0.0,
-                   frame_level=_frame_level(config),
+                   frame_level=config.mixture_level == "frame",
                    beta2=config.beta2 if h_mix else 0.0, n_harmonics=config.n_harmonics, tuning_hz=config.tuning_hz)
 
 
