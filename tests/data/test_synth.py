@@ -259,3 +259,16 @@ def test_timbre_and_room_alter_each_stem_as_recorded_and_zero_keeps_the_corpus(t
     assert np.abs(mix - sum(load(m1.resolve(s.path))[0] for s in t1.stems)).max() < 2e-4
     with pytest.raises(WeakmirError, match=option):
         SynthConfig(preset="chorale", **{option: bad})
+
+
+def test_peak_normalise_keeps_every_stem_below_full_scale_even_where_the_stems_cancel():
+    from weakmir.data.synth.build import PEAK, peak_normalise
+
+    t = np.linspace(0, 1, 1000)
+    a = np.sin(2 * np.pi * 5 * t)[None]
+    plain = peak_normalise([a, 0.5 * a])  # the usual case: the mixture peaks at -1 dBFS
+    assert np.abs(plain[0] + plain[1]).max() == pytest.approx(PEAK)
+    assert np.allclose(plain[1], 0.5 * plain[0])  # one gain for all stems
+    cancel = peak_normalise([a, -0.9 * a])  # the mixture is 10x below each stem: scaled to it, a stem clips
+    assert max(np.abs(s).max() for s in cancel) == pytest.approx(PEAK)
+    assert np.allclose(cancel[1], -0.9 * cancel[0])

@@ -52,6 +52,20 @@ PRESETS = ("chorale", "pop", "slakh")
 PEAK = 10 ** (-1.0 / 20.0)
 
 
+def peak_normalise(stems: list) -> list:
+    """The stems scaled by one gain so that their mixture peaks at −1 dBFS — or lower, where a stem alone
+    would pass full scale (stems that cancel in the mixture, e.g. one darkened by ``--timbre``: its RMS
+    kept, its peak raised): then the loudest stem peaks at −1 dBFS.
+
+    Shape: a list of ``(C, T)`` arrays, the same list back, scaled.
+    """
+    scale = PEAK / float(np.abs(np.sum(stems, axis=0)).max())
+    loudest = max(float(np.abs(a).max()) for a in stems)
+    if loudest * scale > 1.0:
+        scale = PEAK / loudest
+    return [a * scale for a in stems]
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """Everything that decides what ``weakmir synth`` writes (``jobs`` aside)."""
@@ -187,12 +201,9 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
         room = {"room_size": float(trng.uniform(0.3, 0.9)), "damping": float(trng.uniform(0.2, 0.8)),
                 "wet_level": float(trng.uniform(0.0, config.room))}
         audio = [reverb(a, sr, **room) for a in audio]
-    mix = np.sum(audio, axis=0)
-    peak = float(np.abs(mix).max())
-    if peak == 0:
+    if not np.abs(np.sum(audio, axis=0)).max() > 0:
         raise WeakmirError(f"track {track_id}: rendered silence; check that {config.soundfont} is a General MIDI SoundFont")
-    scale = PEAK / peak
-    audio = [a * scale for a in audio]
+    audio = peak_normalise(audio)
 
     labels = [instrument_stem(p.instrument) for p in parts]
     plan = plan_corruption(labels, config.rates, rng)
