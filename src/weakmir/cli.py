@@ -69,6 +69,9 @@ def _add_synth(sub) -> None:
     p.add_argument("--timbre", type=float, default=0.0,
                    help="each part's spectral tilt is drawn from +-TIMBRE dB per octave above 500 Hz, so one "
                         "SoundFont patch sounds like many instruments (default 0: as rendered; 0 to 12)")
+    p.add_argument("--timbre-center", type=float, default=0.0,
+                   help="the centre of that range, dB per octave: -3 with --timbre 11 draws from -14 to +8, for "
+                        "patches brighter than the instruments they stand for (default 0; -12 to 12)")
     p.add_argument("--room", type=float, default=0.0,
                    help="the parts of each track share one reverberant room (pedalboard Reverb) whose wet level is "
                         "drawn from [0, ROOM] (default 0: dry)")
@@ -89,7 +92,8 @@ def _cmd_synth(a) -> int:
         bleed=third if a.bleed is None else a.bleed,
         wrong_label=third if a.wrong_label is None else a.wrong_label,
         merge=third if a.merge is None else a.merge,
-        missing=a.missing, programs=a.programs, rests=a.rests, timbre=a.timbre, room=a.room,
+        missing=a.missing, programs=a.programs, rests=a.rests, timbre=a.timbre, timbre_center=a.timbre_center,
+        room=a.room,
         splits=a.splits,
         soundfont=str(a.soundfont) if a.soundfont else "", jobs=a.jobs,
     )

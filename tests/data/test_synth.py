@@ -272,3 +272,15 @@ def test_peak_normalise_keeps_every_stem_below_full_scale_even_where_the_stems_c
     cancel = peak_normalise([a, -0.9 * a])  # the mixture is 10x below each stem: scaled to it, a stem clips
     assert max(np.abs(s).max() for s in cancel) == pytest.approx(PEAK)
     assert np.allclose(cancel[1], -0.9 * cancel[0])
+
+
+def test_timbre_center_shifts_the_same_tilt_draws(tmp_path):
+    base = SynthConfig(preset="chorale", tracks=1, seconds=4.0, sample_rate=16000, timbre=2.0, jobs=1)
+    dark = SynthConfig(**{**base.__dict__, "timbre_center": -5.0})
+    assert "timbre_center" not in base.options() and dark.fingerprint() != base.fingerprint()
+    slopes = [[s.provenance["tilt_db_per_octave"] for s in build_corpus(tmp_path / str(i), c, progress=False)[0]
+               .tracks[0].stems] for i, c in enumerate((base, dark))]
+    assert all(-7.0 <= s <= -3.0 for s in slopes[1])
+    assert np.allclose(np.array(slopes[1]) - np.array(slopes[0]), -5.0, atol=0.011)  # rounded to 0.01 each
+    with pytest.raises(WeakmirError, match="timbre-center"):
+        SynthConfig(preset="chorale", timbre_center=-13.0)

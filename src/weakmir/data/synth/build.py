@@ -82,6 +82,7 @@ class SynthConfig:
     programs: str = "bach10"
     rests: float = 0.0  # chorale: chance a voice rests through each 8-quarter stretch
     timbre: float = 0.0  # each part's spectral tilt drawn from ±timbre dB/octave above 500 Hz (0: as rendered)
+    timbre_center: float = 0.0  # ... around this tilt, dB/octave (< 0: darker than the patches on average)
     room: float = 0.0  # the parts of a track share one reverberant room, wet level drawn from [0, room] (0: dry)
     splits: tuple[float, float, float] = (0.8, 0.1, 0.1)
     f0_hop: float = 0.01
@@ -101,6 +102,8 @@ class SynthConfig:
             raise WeakmirError(f"--rests {self.rests}: use a chance in [0, 1)")
         if not 0.0 <= self.timbre <= 12.0:
             raise WeakmirError(f"--timbre {self.timbre}: use 0 to 12 dB per octave")
+        if not -12.0 <= self.timbre_center <= 12.0:
+            raise WeakmirError(f"--timbre-center {self.timbre_center}: use -12 to 12 dB per octave")
         if not 0.0 <= self.room <= 1.0:
             raise WeakmirError(f"--room {self.room}: use a wet level from 0 to 1")
         if self.rests and self.preset != "chorale":
@@ -122,7 +125,7 @@ class SynthConfig:
         d = asdict(self)
         d.pop("tracks")
         d.pop("jobs")
-        for k in ("rests", "timbre", "room"):
+        for k in ("rests", "timbre", "timbre_center", "room"):
             if not d[k]:
                 d.pop(k)  # corpora made before the option keep their fingerprint
         d["splits"] = list(self.splits)
@@ -191,8 +194,8 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
     audio = renderer.render_parts(parts, frames)
     # timbre and room draw from their own generator: the draws below stay those of a corpus without them
     trng = np.random.default_rng([config.seed, PRESETS.index(config.preset), index, 6007])
-    if config.timbre:
-        slopes = trng.uniform(-config.timbre, config.timbre, len(parts))
+    if config.timbre or config.timbre_center:
+        slopes = config.timbre_center + trng.uniform(-config.timbre, config.timbre, len(parts))
         audio = [tilt(a, sr, s) for a, s in zip(audio, slopes)]
         for p, s in zip(parts, slopes):
             p.meta["tilt_db_per_octave"] = round(float(s), 2)
