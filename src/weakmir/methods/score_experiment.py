@@ -34,7 +34,7 @@ checkpoint exists with the same settings is loaded, not retrained: an
 interrupted run resumes. The stages train side by side in ``workers`` (2)
 one-thread processes, each as soon as the stages it needs are saved; on 2
 cores that is ~1.5× the throughput of one process on two threads (the quick
-preset: 13.7 min instead of 19; 12.8 min now). Longer steps 2 and 3 with the time saved
+preset: 13.7 min instead of 19; 11.8 min now). Longer steps 2 and 3 with the time saved
 (600 / 400 steps, supervised 600) raised the best separator from 3.99 to
 4.18 dB but the supervised bound from 5.92 to 6.67 dB (gap closed 77 → 73 %;
 measured before the TCN input change and the frame-level mixture loss), so
