@@ -272,6 +272,8 @@ def test_peak_normalise_keeps_every_stem_below_full_scale_even_where_the_stems_c
     cancel = peak_normalise([a, -0.9 * a])  # the mixture is 10x below each stem: scaled to it, a stem clips
     assert max(np.abs(s).max() for s in cancel) == pytest.approx(PEAK)
     assert np.allclose(cancel[1], -0.9 * cancel[0])
+    with pytest.raises(ValueError, match="silent"):
+        peak_normalise([a, -a])
 
 
 def test_timbre_center_shifts_the_same_tilt_draws(tmp_path):

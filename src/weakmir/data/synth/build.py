@@ -57,9 +57,12 @@ def peak_normalise(stems: list) -> list:
     would pass full scale (stems that cancel in the mixture, e.g. one darkened by ``--timbre``: its RMS
     kept, its peak raised): then the loudest stem peaks at −1 dBFS.
 
-    Shape: a list of ``(C, T)`` arrays, the same list back, scaled.
+    Shape: a list of ``(C, T)`` arrays, the same list back, scaled. Raises ``ValueError`` on a silent mixture.
     """
-    scale = PEAK / float(np.abs(np.sum(stems, axis=0)).max())
+    peak = float(np.abs(np.sum(stems, axis=0)).max())
+    if not peak > 0:
+        raise ValueError("silent mixture")
+    scale = PEAK / peak
     loudest = max(float(np.abs(a).max()) for a in stems)
     if loudest * scale > 1.0:
         scale = PEAK / loudest
@@ -204,9 +207,11 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
         room = {"room_size": float(trng.uniform(0.3, 0.9)), "damping": float(trng.uniform(0.2, 0.8)),
                 "wet_level": float(trng.uniform(0.0, config.room))}
         audio = [reverb(a, sr, **room) for a in audio]
-    if not np.abs(np.sum(audio, axis=0)).max() > 0:
-        raise WeakmirError(f"track {track_id}: rendered silence; check that {config.soundfont} is a General MIDI SoundFont")
-    audio = peak_normalise(audio)
+    try:
+        audio = peak_normalise(audio)
+    except ValueError:
+        raise WeakmirError(f"track {track_id}: rendered silence; check that {config.soundfont} is a General MIDI "
+                           "SoundFont") from None
 
     labels = [instrument_stem(p.instrument) for p in parts]
     plan = plan_corruption(labels, config.rates, rng)
