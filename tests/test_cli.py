@@ -27,6 +27,10 @@ def test_missing_soundfont_cli(tmp_path):
     code, stdout, err = run("synth", out, "--soundfont", tmp_path / "x.sf2", "--tracks", "1")
     assert code == 2 and err.count("\n") == 1 and "x.sf2: SoundFont not found" in err
     assert not out.exists()
+    # a second --soundfont adds one; each is checked before anything is written
+    code, stdout, err = run("synth", out, "--soundfont", "TimGM6mb", "--soundfont", tmp_path / "y.sf2", "--tracks", "1")
+    assert code == 2 and err.count("\n") == 1 and "y.sf2: SoundFont not found" in err
+    assert not out.exists()
 
 
 def test_bad_options_and_manifests(tmp_path, capsys):

@@ -76,8 +76,10 @@ def _add_synth(sub) -> None:
                    help="the parts of each track share one reverberant room (pedalboard Reverb) whose wet level is "
                         "drawn from [0, ROOM] (default 0: dry)")
     p.add_argument("--splits", type=_splits, default=(0.8, 0.1, 0.1), help="train,valid,test fractions (by track)")
-    p.add_argument("--soundfont", type=Path, default=None,
-                   help="General MIDI .sf2 file (default: $WEAKMIR_SOUNDFONT or Debian's FluidR3_GM.sf2)")
+    p.add_argument("--soundfont", action="append", default=None, metavar="SF2",
+                   help="General MIDI .sf2 file, or TimGM6mb (the one inside pretty_midi); give it again to add "
+                        "SoundFonts, and each part plays one drawn at random (default: $WEAKMIR_SOUNDFONT or "
+                        "Debian's FluidR3_GM.sf2)")
     p.add_argument("--jobs", type=int, default=0, help="worker processes (0: one per core)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_synth)
@@ -95,7 +97,8 @@ def _cmd_synth(a) -> int:
         missing=a.missing, programs=a.programs, rests=a.rests, timbre=a.timbre, timbre_center=a.timbre_center,
         room=a.room,
         splits=a.splits,
-        soundfont=str(a.soundfont) if a.soundfont else "", jobs=a.jobs,
+        soundfont=a.soundfont[0] if a.soundfont else "", soundfonts=tuple(a.soundfont[1:] if a.soundfont else ()),
+        jobs=a.jobs,
     )
     manifest, stats = build_corpus(a.out, config, progress=not a.quiet)
     s = manifest.summary()

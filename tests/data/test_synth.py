@@ -286,3 +286,36 @@ def test_timbre_center_shifts_the_same_tilt_draws(tmp_path):
     assert np.allclose(np.array(slopes[1]) - np.array(slopes[0]), -5.0, atol=0.011)  # rounded to 0.01 each
     with pytest.raises(WeakmirError, match="timbre-center"):
         SynthConfig(preset="chorale", timbre_center=-13.0)
+
+
+def test_extra_soundfonts_draw_one_per_part_and_one_soundfont_keeps_the_corpus(tmp_path):
+    from weakmir.data.synth.render import find_soundfont
+
+    tim = find_soundfont("TimGM6mb")  # ships inside pretty_midi
+    assert tim.is_file() and tim.parent.name == "pretty_midi"
+    plain = SynthConfig(preset="chorale", tracks=2, seconds=4.0, sample_rate=16000, jobs=1)
+    mixed = SynthConfig(**{**plain.__dict__, "soundfonts": ("TimGM6mb",)})
+    assert "soundfonts" not in plain.options() and mixed.fingerprint() != plain.fingerprint()
+    m0, _ = build_corpus(tmp_path / "plain", plain, progress=False)
+    m1, _ = build_corpus(tmp_path / "mixed", mixed, progress=False)
+    assert json.loads((tmp_path / "mixed" / "synth.json").read_text())["options"]["soundfonts"] == [str(tim)]
+    drawn = {"FluidR3_GM": [], "TimGM6mb": []}
+    for t0, t1 in zip(m0.tracks, m1.tracks):
+        for a, b in zip(t0.stems, t1.stems):
+            assert read_notes(m0.resolve(a.notes)).tolist() == read_notes(m1.resolve(b.notes)).tolist()
+            x, _ = load(m0.resolve(a.path))
+            y, _ = load(m1.resolve(b.path))
+            x, y = x.mean(0), y.mean(0)
+            drawn[b.provenance["soundfont"]].append(float(np.dot(x, y) / np.linalg.norm(x) / np.linalg.norm(y)))
+    # both SoundFonts drawn; the default one's parts are the plain corpus's up to the track's peak scaling,
+    # the other's are other recordings of the same notes
+    assert drawn["FluidR3_GM"] and drawn["TimGM6mb"]
+    assert min(drawn["FluidR3_GM"]) > 0.99 and max(drawn["TimGM6mb"]) < 0.5
+    # resumes with the same options, refuses others
+    assert build_corpus(tmp_path / "mixed", mixed, progress=False)[1]["rendered_tracks"] == 0
+    with pytest.raises(WeakmirError, match="soundfonts"):
+        build_corpus(tmp_path / "mixed", plain, progress=False)
+    with pytest.raises(SoundFontError, match="nope.sf2"):
+        build_corpus(tmp_path / "bad", SynthConfig(**{**plain.__dict__, "soundfonts": (str(tmp_path / "nope.sf2"),)}),
+                     progress=False)
+    assert not (tmp_path / "bad").exists()

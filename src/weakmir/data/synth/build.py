@@ -19,6 +19,11 @@ track is written into a temporary folder and renamed when complete, so an
 interrupted run leaves no half-written track, and a re-run skips finished
 tracks. ``manifest.json`` is (re)written atomically at the end.
 
+SoundFonts: with more than one (``--soundfont A --soundfont B``) each part
+plays one drawn at random, recorded as its stem's ``provenance.soundfont``;
+the draw has its own generator, so every other draw of a track is the one of
+a one-SoundFont corpus.
+
 Levels: parts get their preset gains, then all stems of a track are scaled
 together so the mixture peaks at −1 dBFS; files are 16-bit FLAC (as MUSDB18), so
 ``mixture == sum(stems)`` up to 16-bit rounding (< 1e-4 per sample).
@@ -90,6 +95,7 @@ class SynthConfig:
     splits: tuple[float, float, float] = (0.8, 0.1, 0.1)
     f0_hop: float = 0.01
     soundfont: str = ""
+    soundfonts: tuple[str, ...] = ()  # more SoundFonts: each part plays one drawn from soundfont + soundfonts
     jobs: int = field(default=0, compare=False)
 
     def __post_init__(self):
@@ -128,9 +134,11 @@ class SynthConfig:
         d = asdict(self)
         d.pop("tracks")
         d.pop("jobs")
-        for k in ("rests", "timbre", "timbre_center", "room"):
+        for k in ("rests", "timbre", "timbre_center", "room", "soundfonts"):
             if not d[k]:
                 d.pop(k)  # corpora made before the option keep their fingerprint
+        if self.soundfonts:
+            d["soundfonts"] = list(self.soundfonts)
         d["splits"] = list(self.splits)
         return d
 
@@ -155,7 +163,7 @@ def _rel(path: Path, root: Path) -> str:
 _RENDERER: Renderer | None = None
 
 
-def _init_worker(soundfont: str, sample_rate: int) -> None:
+def _init_worker(soundfont: str | list[str], sample_rate: int) -> None:
     global _RENDERER
     _RENDERER = Renderer(soundfont, sample_rate)
 
@@ -193,7 +201,13 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
     sr = config.sample_rate
     frames = int(round(duration * sr))
 
-    renderer = _RENDERER if _RENDERER is not None and _RENDERER.sample_rate == sr else Renderer(config.soundfont, sr)
+    fonts = [config.soundfont, *config.soundfonts]
+    if config.soundfonts:  # its own generator too, so the draws below stay those of a one-SoundFont corpus
+        frng = np.random.default_rng([config.seed, PRESETS.index(config.preset), index, 6011])
+        for p in parts:
+            p.soundfont = int(frng.integers(len(fonts)))
+            p.meta["soundfont"] = Path(fonts[p.soundfont]).stem
+    renderer = _RENDERER if _RENDERER is not None and _RENDERER.sample_rate == sr else Renderer(fonts, sr)
     audio = renderer.render_parts(parts, frames)
     # timbre and room draw from their own generator: the draws below stay those of a corpus without them
     trng = np.random.default_rng([config.seed, PRESETS.index(config.preset), index, 6007])
@@ -210,8 +224,8 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
     try:
         audio = peak_normalise(audio)
     except ValueError:
-        raise WeakmirError(f"track {track_id}: rendered silence; check that {config.soundfont} is a General MIDI "
-                           "SoundFont") from None
+        raise WeakmirError(f"track {track_id}: rendered silence; check that {' and '.join(fonts)} "
+                           "hold General MIDI instruments") from None
 
     labels = [instrument_stem(p.instrument) for p in parts]
     plan = plan_corruption(labels, config.rates, rng)
@@ -306,7 +320,10 @@ def build_corpus(out: str | os.PathLike, config: SynthConfig, progress: bool = T
     """Render (or resume) a corpus into ``out``; returns the manifest and run stats."""
     out = Path(out)
     soundfont = find_soundfont(config.soundfont or None)
-    config = SynthConfig(**{**asdict(config), "soundfont": str(soundfont), "splits": tuple(config.splits)})
+    extra = tuple(str(find_soundfont(p)) for p in config.soundfonts)
+    config = SynthConfig(**{**asdict(config), "soundfont": str(soundfont), "soundfonts": extra,
+                            "splits": tuple(config.splits)})
+    fonts = [str(soundfont), *extra]
     if out.exists() and not out.is_dir():
         raise WeakmirError(f"{out}: exists and is not a folder; choose another output folder")
     opts_path = out / "synth.json"
@@ -334,7 +351,7 @@ def build_corpus(out: str | os.PathLike, config: SynthConfig, progress: bool = T
                disable=not progress, leave=False)
     try:
         if jobs <= 1 or len(todo) <= 1:
-            _init_worker(str(soundfont), config.sample_rate)
+            _init_worker(fonts, config.sample_rate)
             for i in todo:
                 records[i] = render_track(config, i, out)
                 bar.update()
@@ -343,7 +360,7 @@ def build_corpus(out: str | os.PathLike, config: SynthConfig, progress: bool = T
             # threads (a test session, a notebook) can deadlock the children
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(str(soundfont), config.sample_rate)) as ex:
+                                     initargs=(fonts, config.sample_rate)) as ex:
                 futs = [ex.submit(_worker, (config, i, str(out))) for i in todo]
                 for f in as_completed(futs):
                     i, rec = f.result()

@@ -3,8 +3,13 @@
 One stem per part: the synthesizer is reset between parts, FluidSynth's own
 reverb and chorus are off (the mixing-effects chain is ours to apply), and
 samples come out as float32 (``fluid_synth_write_float``), so nothing clips or
-is quantised inside the renderer. The SoundFont is loaded once per
-:class:`Renderer` (once per worker process).
+is quantised inside the renderer. A :class:`Renderer` may hold several
+SoundFonts; each part names the one it plays (``Part.soundfont``, an index),
+so one track can mix patches recorded from different instruments.
+
+Besides files, :func:`find_soundfont` knows the names in :data:`BUNDLED`:
+``TimGM6mb`` is the small GM SoundFont (MuseScore 1.3) that ships inside the
+``pretty_midi`` wheel, whose woodwind and string samples are not FluidR3's.
 
 Shapes: a rendered part is ``(2, frames)`` float32 (FluidSynth is stereo).
 """
@@ -30,6 +35,15 @@ BLOCK = 64  # FLUID_BUFSIZE
 APT_HINT = "apt-get install -y --no-install-recommends fluidsynth fluid-soundfont-gm"
 
 
+def _pretty_midi_soundfont() -> Path:
+    import pretty_midi
+
+    return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+
+
+BUNDLED = {"TimGM6mb": _pretty_midi_soundfont}  # name -> where a Python dependency keeps it
+
+
 @dataclass
 class Part:
     """One instrument part of a score.
@@ -43,6 +57,7 @@ class Part:
     instrument: str
     notes: np.ndarray
     is_drum: bool = False
+    soundfont: int = 0  # index into the renderer's SoundFonts
     pan: float = 0.0
     gain_db: float = 0.0
     meta: dict = field(default_factory=dict)
@@ -56,7 +71,13 @@ def keep_stretches(notes: np.ndarray, plays: np.ndarray, stretch: float) -> np.n
 
 
 def find_soundfont(path: str | os.PathLike | None = None) -> Path:
-    """The SoundFont to use: ``path``, else ``$WEAKMIR_SOUNDFONT``, else a Debian default."""
+    """The SoundFont to use: ``path`` (a file or a name in :data:`BUNDLED`), else
+    ``$WEAKMIR_SOUNDFONT``, else a Debian default."""
+    if path is not None and str(path) in BUNDLED:
+        p = BUNDLED[str(path)]()
+        if not p.is_file():
+            raise SoundFontError(f"{p}: the SoundFont {path} is missing from its package; reinstall it (make install)")
+        return p
     if path is not None:
         p = Path(path)
         if not p.is_file():
@@ -83,7 +104,7 @@ def _import_fluidsynth():
 
 
 class Renderer:
-    """A FluidSynth instance with one SoundFont loaded.
+    """A FluidSynth instance with one or more SoundFonts loaded (``soundfont``: a path or a list of them).
 
     Determinism: FluidSynth's output for a part depends slightly on what the
     synth rendered before (voices are pooled and keep some state). A render is
@@ -92,10 +113,10 @@ class Renderer:
     depends only on the track, never on other tracks or on ``--jobs``.
     """
 
-    def __init__(self, soundfont: str | os.PathLike, sample_rate: int = 44100, gain: float = 0.5):
+    def __init__(self, soundfont: str | os.PathLike | list, sample_rate: int = 44100, gain: float = 0.5):
         self._fs = _import_fluidsynth()
         self.sample_rate = int(sample_rate)
-        self.soundfont = Path(soundfont)
+        self.soundfonts = [Path(p) for p in (soundfont if isinstance(soundfont, (list, tuple)) else [soundfont])]
         self.gain = gain
         self.synth = None
         self.reset()
@@ -107,9 +128,11 @@ class Renderer:
             self.synth.delete()
         self.synth = fs.Synth(gain=self.gain, samplerate=float(self.sample_rate),
                               **{"synth.reverb.active": 0, "synth.chorus.active": 0})
-        self.sfid = self.synth.sfload(str(self.soundfont))
-        if self.sfid == -1:
-            raise SoundFontError(f"{self.soundfont}: not a valid SoundFont (.sf2); pass a General MIDI .sf2 file to --soundfont")
+        self.sfids = []
+        for p in self.soundfonts:
+            self.sfids.append(self.synth.sfload(str(p)))
+            if self.sfids[-1] == -1:
+                raise SoundFontError(f"{p}: not a valid SoundFont (.sf2); pass a General MIDI .sf2 file to --soundfont")
         self._rendered = 0
         self._write = fs.cfunc(
             "fluid_synth_write_float", ctypes.c_int,
@@ -143,7 +166,7 @@ class Renderer:
     def _warm_up(self) -> None:
         """A fresh synth renders its very first note slightly differently from
         every later one; play one note so all real renders see the same state."""
-        self.synth.program_select(0, self.sfid, 0, 0)
+        self.synth.program_select(0, self.sfids[0], 0, 0)
         self.synth.noteon(0, 60, 64)
         self._block(2048)
         self.synth.noteoff(0, 60)
@@ -161,10 +184,11 @@ class Renderer:
         s.system_reset()
         self._drain()
         chan = 9 if part.is_drum else 0
+        sfid = self.sfids[part.soundfont]
         if part.is_drum:
-            s.program_select(9, self.sfid, 128, 0)
+            s.program_select(9, sfid, 128, 0)
         else:
-            s.program_select(0, self.sfid, 0, int(part.program))
+            s.program_select(0, sfid, 0, int(part.program))
         s.cc(chan, 7, 100)
         s.cc(chan, 10, int(np.clip(round(64 + 63 * part.pan), 0, 127)))
         events = []
