@@ -311,6 +311,13 @@ def test_extra_soundfonts_draw_one_per_part_and_one_soundfont_keeps_the_corpus(t
     # the other's are other recordings of the same notes
     assert drawn["FluidR3_GM"] and drawn["TimGM6mb"]
     assert min(drawn["FluidR3_GM"]) > 0.99 and max(drawn["TimGM6mb"]) < 0.5
+    # a track rendered on its own, after a one-SoundFont build in this process, gets both SoundFonts too
+    from weakmir.data.synth.build import render_track
+
+    build_corpus(tmp_path / "plain", plain, progress=False)  # leaves this process's renderer with one SoundFont
+    resolved = SynthConfig(**{**mixed.__dict__, "soundfont": str(find_soundfont()), "soundfonts": (str(tim),)})
+    rec = render_track(resolved, 1, tmp_path / "alone")
+    assert [s["provenance"]["soundfont"] for s in rec["stems"]] == [s.provenance["soundfont"] for s in m1.tracks[1].stems]
     # resumes with the same options, refuses others
     assert build_corpus(tmp_path / "mixed", mixed, progress=False)[1]["rendered_tracks"] == 0
     with pytest.raises(WeakmirError, match="soundfonts"):

@@ -207,7 +207,8 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
         for p in parts:
             p.soundfont = int(frng.integers(len(fonts)))
             p.meta["soundfont"] = Path(fonts[p.soundfont]).stem
-    renderer = _RENDERER if _RENDERER is not None and _RENDERER.sample_rate == sr else Renderer(fonts, sr)
+    same = _RENDERER is not None and _RENDERER.sample_rate == sr and _RENDERER.soundfonts == [Path(f) for f in fonts]
+    renderer = _RENDERER if same else Renderer(fonts, sr)
     audio = renderer.render_parts(parts, frames)
     # timbre and room draw from their own generator: the draws below stay those of a corpus without them
     trng = np.random.default_rng([config.seed, PRESETS.index(config.preset), index, 6007])
