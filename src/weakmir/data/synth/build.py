@@ -126,6 +126,11 @@ class SynthConfig:
             raise WeakmirError(str(e)) from None
 
     @property
+    def fonts(self) -> list[str]:
+        """Every SoundFont a part may play: ``soundfont`` then ``soundfonts`` (``Part.soundfont`` indexes it)."""
+        return [self.soundfont, *self.soundfonts]
+
+    @property
     def rates(self) -> NoiseRates:
         return NoiseRates(self.bleed, self.wrong_label, self.merge)
 
@@ -163,9 +168,9 @@ def _rel(path: Path, root: Path) -> str:
 _RENDERER: Renderer | None = None
 
 
-def _init_worker(soundfont: str | list[str], sample_rate: int) -> None:
+def _init_worker(fonts: list[str], sample_rate: int) -> None:
     global _RENDERER
-    _RENDERER = Renderer(soundfont, sample_rate)
+    _RENDERER = Renderer(fonts, sample_rate)
 
 
 def _score_midi(parts: list[Part], path: Path) -> None:
@@ -201,7 +206,7 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
     sr = config.sample_rate
     frames = int(round(duration * sr))
 
-    fonts = [config.soundfont, *config.soundfonts]
+    fonts = config.fonts
     if config.soundfonts:  # its own generator too, so the draws below stay those of a one-SoundFont corpus
         frng = np.random.default_rng([config.seed, PRESETS.index(config.preset), index, 6011])
         for p in parts:
@@ -324,7 +329,6 @@ def build_corpus(out: str | os.PathLike, config: SynthConfig, progress: bool = T
     extra = tuple(str(find_soundfont(p)) for p in config.soundfonts)
     config = SynthConfig(**{**asdict(config), "soundfont": str(soundfont), "soundfonts": extra,
                             "splits": tuple(config.splits)})
-    fonts = [str(soundfont), *extra]
     if out.exists() and not out.is_dir():
         raise WeakmirError(f"{out}: exists and is not a folder; choose another output folder")
     opts_path = out / "synth.json"
@@ -352,7 +356,7 @@ def build_corpus(out: str | os.PathLike, config: SynthConfig, progress: bool = T
                disable=not progress, leave=False)
     try:
         if jobs <= 1 or len(todo) <= 1:
-            _init_worker(fonts, config.sample_rate)
+            _init_worker(config.fonts, config.sample_rate)
             for i in todo:
                 records[i] = render_track(config, i, out)
                 bar.update()
@@ -361,7 +365,7 @@ def build_corpus(out: str | os.PathLike, config: SynthConfig, progress: bool = T
             # threads (a test session, a notebook) can deadlock the children
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(fonts, config.sample_rate)) as ex:
+                                     initargs=(config.fonts, config.sample_rate)) as ex:
                 futs = [ex.submit(_worker, (config, i, str(out))) for i in todo]
                 for f in as_completed(futs):
                     i, rec = f.result()
