@@ -1,10 +1,34 @@
 """The training engine: PyTorch Lightning runs the loop; a method supplies a step function.
 
 ``fit(model, step, train_set, ...)`` wraps ``model`` and ``step(model, batch) ->
-(loss, logs)`` in a LightningModule and runs ``lightning.Trainer`` (CPU or one
-GPU here; DDP across devices is Lightning's). Epoch-seeded datasets
-(:class:`weakmir.data.mixing.MixDataset`) get ``set_epoch`` every epoch. The
-per-step training loss is returned so recipes and tests can check it went down.
+(loss, logs)`` in a LightningModule and runs ``lightning.Trainer``. What
+Lightning gives, and how it is used here:
+
+* **loop and scale**: ``accelerator``, ``devices``, ``strategy``, ``num_nodes``
+  pass straight to ``lightning.Trainer`` (``devices=2, strategy="ddp"`` on CPU
+  runs two gloo processes; on a Slurm cluster Lightning's own launcher reads the
+  job's environment). ``batch_size`` is the *global* batch: each of the
+  ``world`` processes draws ``batch_size / world`` examples per step, and its
+  share of an epoch is every ``world``-th example (:class:`ShareSampler`), so
+  the processes see disjoint examples and together the same ones a single
+  process would, in the same steps.
+* **history from logged metrics**: the step loss is logged (``train_loss``,
+  averaged over processes) and :class:`FitResult` reads it back from what was
+  logged, never from inside the step. The validation loss (``val_loss``) is
+  the mean over the whole validation set, which every process scores.
+* **resume**: with ``run_dir``, a Lightning checkpoint (weights, optimiser,
+  schedulers, early stopping, loop counters, the data position, the random
+  generators and the loss history) is written to ``run_dir/last.ckpt``
+  every ``checkpoint_every`` optimiser steps and at the end, atomically. The
+  same call after the process was killed resumes from it and ends with the
+  weights an uninterrupted run ends with (bit-identical on CPU with a fixed
+  seed: ``tests/train/test_engine.py`` kills a run at a random step).
+  ``run_dir/logs/`` holds Lightning's CSV log (and TensorBoard's, when
+  installed) of each attempt. Only rank 0 writes files.
+* **progress**: Lightning's progress bar with ``progress=True``.
+
+Epoch-seeded datasets (:class:`weakmir.data.mixing.MixDataset`,
+:class:`weakmir.data.scores.ScoreClips`) get ``set_epoch`` every epoch.
 
 With a ``val_set``, the validation loss is computed after every epoch
 (``len(train_set) // batch_size`` steps) and two schedules can use it:
@@ -17,8 +41,11 @@ stops training once it has not improved for that many (score-supervised_hung2021
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import WeakmirError
@@ -26,39 +53,173 @@ from ..errors import WeakmirError
 
 @dataclass
 class FitResult:
-    losses: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)  # the logged train_loss of every step
     val_losses: list[float] = field(default_factory=list)  # one per epoch (the mean over the val set)
     lrs: list[float] = field(default_factory=list)  # the learning rate at the end of each epoch
     steps: int = 0
     stopped_early: bool = False
+    resumed_from: int | None = None  # the step a resumed run started from
+    rank: int = 0  # this process's global rank (files are written by rank 0 only)
+
+
+class ShareSampler(torch.utils.data.Sampler):
+    """Rank ``rank``'s share of an epoch of ``n`` examples: ``rank, rank + world, ...`` (the same count on
+    every rank), from position ``start`` on; ``len`` is always the whole share, so a resumed epoch ends
+    where an uninterrupted one does."""
+
+    def __init__(self, n: int, rank: int = 0, world: int = 1):
+        self.rank, self.world, self.share, self.start = int(rank), int(world), int(n) // int(world), 0
+
+    def __len__(self) -> int:
+        return self.share
+
+    def __iter__(self):
+        start, self.start = self.start, 0  # a resumed position holds for one epoch only
+        return iter(range(self.rank + start * self.world, self.share * self.world, self.world))
+
+
+class ResumableLoader(torch.utils.data.DataLoader):
+    """A DataLoader over a :class:`ShareSampler` that knows how many batches of the epoch it has handed
+    out (``state_dict``) and can start an epoch past them (``load_state_dict``): Lightning saves and
+    restores it with its checkpoint, so a resumed run sees the batches the killed run would have seen."""
+
+    def __init__(self, dataset, batch_size: int, rank: int = 0, world: int = 1, **kw):
+        self._share = ShareSampler(len(dataset), rank, world)
+        # its own generator: a DataLoader draws a base seed at every iter(), and from the global one that
+        # draw would shift the step's random numbers on resume (iter() happens at a different time)
+        super().__init__(dataset, batch_size=batch_size, sampler=self._share,
+                         drop_last=len(self._share) >= batch_size, generator=torch.Generator(), **kw)
+        self._served = 0
+
+    def __iter__(self):
+        self._served = self._share.start // max(self.batch_size, 1)
+        for batch in super().__iter__():
+            self._served += 1
+            yield batch
+
+    def state_dict(self) -> dict:
+        return {"batches": self._served}
+
+    def load_state_dict(self, state: dict) -> None:
+        batches = int(state.get("batches", 0))
+        self._share.start = batches * self.batch_size if batches < len(self) else 0
+
+
+def _rng_state(generators) -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "generators": [g.get_state() for g in generators]}
+
+
+def _set_rng_state(state: dict, generators) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    for g, s in zip(generators, state.get("generators", [])):
+        g.set_state(s)
+
+
+def _quiet_lightning() -> None:
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for msg in (".*validation_step.*val_dataloader.*", ".*LeafSpec.*", ".*does not have many workers.*",
+                ".*Experiment logs directory.*", ".*Checkpoint directory.*exists.*", ".*num_nodes.*",
+                ".*sync_dist=True.*when logging on epoch level.*"):
+        warnings.filterwarnings("ignore", message=msg)
+    os.environ.setdefault("LITLOGGER_DISABLE_TIPS", "1")
+
+
+def _loggers(run_dir: Path | None):
+    """A CSV logger always (in ``run_dir/logs``, else off), TensorBoard's too when it is installed."""
+    if run_dir is None:
+        return False
+    from lightning.pytorch.loggers import CSVLogger
+
+    logs = run_dir / "logs"
+    attempt = len([p for p in logs.glob("version_*")]) if logs.is_dir() else 0
+    loggers = [CSVLogger(str(run_dir), name="logs", version=attempt)]
+    try:
+        import tensorboard  # noqa: F401
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(str(run_dir), name="logs", version=attempt, default_hp_metric=False))
+    except ImportError:
+        pass
+    return loggers
 
 
 def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int = 8, lr: float = 1e-3,
         optimizer: str = "adam", weight_decay: float = 0.0, val_set=None, num_workers: int = 0, seed: int = 0,
         progress: bool = False, accelerator: str = "cpu", lr_patience: int | None = None, lr_factor: float = 0.5,
-        stop_patience: int | None = None) -> FitResult:
+        stop_patience: int | None = None, run_dir=None, checkpoint_every: int = 100, devices=1,
+        strategy: str = "auto", num_nodes: int = 1, generators=()) -> FitResult:
     """Train ``model`` for at most ``max_steps`` optimiser steps; returns the loss history.
 
     ``lr_patience`` / ``stop_patience`` (epochs without a better validation loss) need ``val_set``.
+    ``run_dir``: checkpoint there every ``checkpoint_every`` steps and resume from it (module
+    docstring). ``generators``: ``torch.Generator`` objects the step draws from, saved and restored
+    with the checkpoint. ``batch_size`` is global: it must divide by the number of processes.
     """
     if (lr_patience or stop_patience) and val_set is None:
         raise WeakmirError("lr_patience / stop_patience need a validation set (val_set)")
+    if max_steps < 1 or batch_size < 1 or checkpoint_every < 1:
+        raise WeakmirError(f"max_steps {max_steps}, batch_size {batch_size} and checkpoint_every "
+                           f"{checkpoint_every} must be positive")
     try:
         import lightning as L
     except ImportError as e:
         raise WeakmirError(f"training needs lightning ({e}); run: pip install lightning") from e
 
     result = FitResult()
+    generators = list(generators)
+    run_dir = Path(run_dir) if run_dir is not None else None
+    last = run_dir / "last.ckpt" if run_dir is not None else None
 
     class _Module(L.LightningModule):
         def __init__(self):
             super().__init__()
             self.model = model
+            self.history = {"losses": [], "val_losses": [], "lrs": []}
+            self._pending = False
+
+        def train_dataloader(self):
+            world = self.trainer.world_size
+            if batch_size % world:
+                raise WeakmirError(f"batch size {batch_size} does not divide over {world} processes; "
+                                   f"give a multiple of {world}")
+            return ResumableLoader(train_set, batch_size // world, self.trainer.global_rank, world,
+                                   num_workers=num_workers)
 
         def training_step(self, batch, batch_idx):
             loss, logs = step(self.model, batch)
-            result.losses.append(float(loss.detach()))
+            self.log("train_loss", loss.detach(), on_step=True, on_epoch=False, prog_bar=True,
+                     sync_dist=self.trainer.world_size > 1, batch_size=batch_size)
             return loss
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            self.history["losses"].append(float(self.trainer.callback_metrics["train_loss"]))
+            if last is not None and (self.trainer.global_step % checkpoint_every == 0 or self._pending):
+                # the last batch of an epoch is followed by its validation and the plateau schedule, which a
+                # checkpoint taken there would miss on resume: that checkpoint waits for the next mid-epoch step
+                if batch_idx + 1 < self.trainer.num_training_batches:
+                    self._save()
+                else:
+                    self._pending = True
+
+        def _save(self):
+            """``last.ckpt``, written beside and then renamed (a kill mid-write leaves the previous one)."""
+            self._pending = False
+            tmp = last.with_name(".last.ckpt.tmp")
+            self.trainer.save_checkpoint(str(tmp))
+            if self.trainer.is_global_zero:
+                os.replace(tmp, last)
+            self.trainer.strategy.barrier()
+
+        def on_train_end(self):
+            if last is not None:
+                self._save()
 
         def on_validation_epoch_start(self):
             self._val = []
@@ -72,13 +233,25 @@ def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int
             if self.trainer.sanity_checking or not self._val:
                 return
             v = sum(self._val) / len(self._val)
-            result.val_losses.append(v)
-            result.lrs.append(float(self.trainer.optimizers[0].param_groups[0]["lr"]))
+            self.history["val_losses"].append(v)
+            self.history["lrs"].append(float(self.trainer.optimizers[0].param_groups[0]["lr"]))
             self.log("val_loss", v, prog_bar=True)
 
         def on_train_epoch_start(self):
             if hasattr(train_set, "set_epoch"):
                 train_set.set_epoch(self.current_epoch)
+
+        def on_train_start(self):  # a run resumed mid-epoch starts without on_train_epoch_start
+            self.on_train_epoch_start()
+
+        def on_save_checkpoint(self, checkpoint):
+            checkpoint["weakmir"] = {"history": self.history, "rng": _rng_state(generators)}
+
+        def on_load_checkpoint(self, checkpoint):
+            state = checkpoint.get("weakmir", {})
+            self.history = {k: list(v) for k, v in state.get("history", self.history).items()}
+            if "rng" in state:
+                _set_rng_state(state["rng"], generators)
 
         def configure_optimizers(self):
             if optimizer == "adam":
@@ -96,32 +269,56 @@ def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int
             return {"optimizer": opt, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss",
                                                        "interval": "epoch", "frequency": 1}}
 
-    import logging
-    import warnings
-
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*validation_step.*val_dataloader.*")
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    os.environ.setdefault("LITLOGGER_DISABLE_TIPS", "1")
+    _quiet_lightning()
     L.seed_everything(seed, workers=True, verbose=False)
-    loader = torch.utils.data.DataLoader(train_set, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                                         drop_last=len(train_set) >= batch_size)
-    val_loader = (torch.utils.data.DataLoader(val_set, batch_size=batch_size, num_workers=num_workers)
-                  if val_set is not None else None)
     callbacks = []
     if stop_patience:
         from lightning.pytorch.callbacks import EarlyStopping
 
         stopper = EarlyStopping(monitor="val_loss", mode="min", patience=stop_patience, check_finite=True)
         callbacks.append(stopper)
-    trainer = L.Trainer(max_steps=max_steps, max_epochs=-1, accelerator=accelerator, devices=1, logger=False,
+    trainer = L.Trainer(max_steps=max_steps, max_epochs=-1, accelerator=accelerator, devices=devices,
+                        strategy=strategy, num_nodes=num_nodes, logger=_loggers(run_dir),
                         enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
-                        num_sanity_val_steps=0, limit_val_batches=1.0 if val_loader else 0, callbacks=callbacks)
+                        num_sanity_val_steps=0, limit_val_batches=1.0 if val_set is not None else 0,
+                        callbacks=callbacks, use_distributed_sampler=False, log_every_n_steps=1,
+                        default_root_dir=str(run_dir) if run_dir is not None else None)
+    module = _Module()
+    resume = None
+    if last is not None and last.is_file():
+        resume = str(last)
+        try:
+            result.resumed_from = int(torch.load(resume, map_location="cpu", weights_only=False)["global_step"])
+        except Exception as e:  # noqa: BLE001
+            raise WeakmirError(f"{last}: cannot read the resume checkpoint ({e}); delete it to start over") from e
     model.train()  # fit() leaves models in eval mode; a model trained again (fine-tuning) starts in train mode
-    trainer.fit(_Module(), loader, val_loader)
+    # every process scores the whole validation set: one val_loss everywhere
+    val_loader = (torch.utils.data.DataLoader(val_set, batch_size=batch_size, num_workers=num_workers,
+                                              generator=torch.Generator())
+                  if val_set is not None else None)
+    trainer.fit(module, val_dataloaders=val_loader, ckpt_path=resume, weights_only=False)  # our own file
+    result.losses, result.val_losses, result.lrs = (list(module.history[k]) for k in ("losses", "val_losses", "lrs"))
     result.steps = int(trainer.global_step)
     result.stopped_early = bool(stop_patience) and stopper.stopped_epoch > 0
+    result.rank = int(trainer.global_rank)
     model.eval()
     return result
+
+
+def write_history_csv(path, curves: dict) -> Path:
+    """``RUN/metrics.csv``: one row per (stage, step) with the logged ``train_loss``, and per epoch
+    ``val_loss`` / ``lr`` where the stage had a validation set. ``curves``: ``{stage: FitResult}``."""
+    import csv
+    import io
+
+    from ..files import atomic_write_text
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["stage", "step", "train_loss", "epoch", "val_loss", "lr"])
+    for stage, h in curves.items():
+        for i, loss in enumerate(h.losses):
+            w.writerow([stage, i + 1, f"{loss:.6g}", "", "", ""])
+        for e, (v, lr_) in enumerate(zip(h.val_losses, h.lrs)):
+            w.writerow([stage, "", "", e, f"{v:.6g}", f"{lr_:.6g}"])
+    return atomic_write_text(path, buf.getvalue())
