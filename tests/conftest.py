@@ -67,3 +67,9 @@ def museval_metrics():
         return load()
     except ImportError as e:
         pytest.skip(f"museval is not installed ({e}); 'make test' installs it")
+
+
+@pytest.fixture(scope="session")
+def slakh_corpus(tmp_path_factory):
+    """10 slakh-preset tracks of 8 s at 16 kHz (piano, distorted guitar, bass; splits 8 / 1 / 1)."""
+    return _build(tmp_path_factory, "slakh", preset="slakh", tracks=10, seconds=8.0, sample_rate=16000, seed=2, jobs=2)

@@ -27,9 +27,9 @@ def test_separation_from_estimate_files(pop_corpus, tmp_path):
     out, m, _, _ = pop_corpus
     t = m.tracks[0]
     ests = tmp_path / "ests"
-    from weakmir.evaluate import _references
+    from weakmir.evaluate import references
 
-    refs = _references(m, t, "label")
+    refs = references(m, t, "label")
     mixture, _ = load(m.resolve(t.mixture))
     for lab, x in refs.items():  # a half-way estimate: average of reference and mixture
         save(ests / t.id / f"{lab}.wav", 0.5 * (x + mixture[:, :x.shape[1]]), t.sample_rate, subtype="FLOAT")

@@ -323,15 +323,88 @@ def _add_refine(sub) -> None:
 
 
 def _cmd_refine(a) -> int:
-    from .methods.self_refine import RefineConfig, refine
+    from .experiments.self_refine import refine_and_report
+    from .methods.self_refine import RefineConfig
 
     cfg = RefineConfig(preset=a.preset, steps=a.steps, batch_size=a.batch_size, threshold=a.threshold,
                        iterations=a.iterations, effects=not a.no_effects, seed=a.seed, loss=a.loss)
-    res = refine(a.manifest, a.out, cfg, progress=not a.quiet)
+    res = refine_and_report(a.manifest, a.out, cfg, progress=not a.quiet)
     s = res.stats
     print(f"weakmir refine: {s['changed']} of {s['stems']} stems relabelled, {s['multi_labelled']} multi-labelled; "
           f"suspected-mislabel precision {s['mislabel_precision']:.3f}, recall {s['mislabel_recall']:.3f} "
           f"-> {a.out / 'manifest.json'}, {a.out / 'report.md'}")
+    return 0
+
+
+def _add_engine(p) -> None:
+    """Recipe and engine options shared by ``train`` and ``experiment``."""
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one recipe value, e.g. --set train.steps=[200,100,50] or --set separator.lr=1e-3 "
+                        "(the value is read as YAML; give --set again for more)")
+    g = p.add_argument_group("engine (PyTorch Lightning)")
+    g.add_argument("--accelerator", default="cpu", help="cpu, gpu, auto, ... (Lightning's)")
+    g.add_argument("--devices", default="1",
+                   help="devices per node: a count, 'auto', or a list like 0,1 (Lightning's); with more than one "
+                        "give --strategy ddp")
+    g.add_argument("--strategy", default="auto", help="auto, ddp, ... (Lightning's)")
+    g.add_argument("--num-nodes", type=int, default=1, help="machines (Lightning's; on Slurm, its launcher reads "
+                                                           "the job's environment)")
+    g.add_argument("--checkpoint-every", type=int, default=100, metavar="STEPS",
+                   help="save a resume checkpoint every STEPS optimiser steps (and at the end of each stage)")
+
+
+def _engine(a):
+    from .experiments.stages import Engine
+
+    devices = a.devices
+    if isinstance(devices, str):
+        if devices.isdigit():
+            devices = int(devices)
+        elif "," in devices:
+            devices = [int(x) for x in devices.split(",") if x.strip()]
+    if a.checkpoint_every < 1:
+        raise WeakmirError(f"--checkpoint-every {a.checkpoint_every}: give a positive number of steps")
+    return Engine(accelerator=a.accelerator, devices=devices, strategy=a.strategy, num_nodes=a.num_nodes,
+                  checkpoint_every=a.checkpoint_every, progress=not a.quiet)
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train a method on your own manifest (self-refine, score-supervised)",
+        description="Run a method's training stages on a manifest you made: self-refine trains a separator on the "
+                    "stems' labels (a manifest from weakmir refine: the refined ones) with the multi-label grouping "
+                    "and -14 LUFS inputs of its section 3.2; score-supervised trains the transcriptor (step 1), a "
+                    "separator against it (step 2), both jointly (step 3) and the supervised bound, from mixtures "
+                    "and the stems' notes. The manifest is checked first. Writes RUN/checkpoints/*.ckpt (for weakmir "
+                    "separate / transcribe), RUN/metrics.csv, RUN/results.json (scores on the test split, else "
+                    "valid), RUN/report.md and RUN/report.html. The same command again loads what is trained "
+                    "and resumes a stage that was killed.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("method", choices=["self-refine", "score-supervised"])
+    p.add_argument("manifest", type=Path, help="manifest.json (or its folder)")
+    p.add_argument("--out", "-o", type=Path, required=True, help="run folder (a finished or killed run in it resumes)")
+    p.add_argument("--recipe", default="quick",
+                   help="a packaged recipe (tiny, quick, paper: recipes/METHOD/NAME.yaml) or a YAML file")
+    _add_engine(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(a) -> int:
+    from .experiments.train import train
+
+    r = train(a.method, a.manifest, a.out, a.recipe, a.sets, _engine(a), progress=not a.quiet)
+    if r is None:  # a rank other than 0 of a distributed run
+        return 0
+    s = r["summary"]
+    if a.method == "self-refine":
+        score = "nothing to score" if s["sdr_avg"] is None else f"SDR avg {s['sdr_avg']:.2f} dB on split {s['eval_split']}"
+    else:
+        score = ("nothing to score" if "sisdr_step3" not in s else
+                 f"SI-SDR on split {s['eval_split']}: mixture {s['sisdr_mixture']:.2f} / step 2 {s['sisdr_step2']:.2f} / "
+                 f"step 3 {s['sisdr_step3']:.2f} / supervised {s['sisdr_supervised']:.2f} dB")
+    print(f"weakmir train {a.method}: {score} -> {a.out / 'checkpoints'}, {a.out / 'results.json'}")
     return 0
 
 
@@ -345,12 +418,14 @@ def _add_experiment(sub) -> None:
                     "supervised upper bound and the classifier-critic baseline; note accuracy) on a slakh-like "
                     "corpus, and the SI-SDR gain on the real Bach10 recordings of a separator trained on the "
                     "chorale corpus; its stages train side by side in two one-thread worker processes. Writes "
-                    "OUT/results.json, OUT/report.md and OUT/report.html. A re-run with the same OUT reuses the "
-                    "checkpoints already trained.",
+                    "OUT/results.json, OUT/metrics.csv, OUT/report.md and OUT/report.html (figures in "
+                    "OUT/report_files/) and every model under OUT/checkpoints/. A re-run with the same OUT reuses "
+                    "the checkpoints already trained and resumes a stage that was killed.",
     )
     p.add_argument("method", choices=["self-refine", "score-supervised"])
-    p.add_argument("--preset", choices=["quick", "paper", "tiny"], default="quick",
-                   help="quick: 2 CPU cores; paper: the paper's sizes (GPU); tiny: a seconds-long smoke run")
+    p.add_argument("--preset", "--recipe", dest="preset", default="quick",
+                   help="quick: 2 CPU cores; paper: the paper's sizes (GPU); tiny: a seconds-long smoke run "
+                        "(recipes/METHOD/NAME.yaml); or a YAML recipe file")
     p.add_argument("--separator", choices=["xumx", "hdemucs"], default="xumx",
                    help="separator of Tables 2-3: CrossNet-Open-Unmix (default) or Hybrid Demucs v3 "
                         "(slower on CPU; the paper reports both); self-refine only")
@@ -359,15 +434,19 @@ def _add_experiment(sub) -> None:
                         "../shared/data/bach10 beside the repository)")
     p.add_argument("--no-bach10", action="store_true", help="score-supervised: skip the Bach10 evaluation")
     p.add_argument("--out", "-o", type=Path, required=True)
+    _add_engine(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_experiment)
 
 
 def _cmd_experiment(a) -> int:
+    engine = _engine(a)
+    engine.progress = False  # the experiments print one line per stage instead
     if a.method == "score-supervised":
-        from .methods.score_experiment import experiment as score_experiment
+        from .experiments.score_supervised import experiment as score_experiment
 
-        r = score_experiment(a.preset, a.out, progress=not a.quiet, bach10=a.bach10, skip_bach10=a.no_bach10)
+        r = score_experiment(a.preset, a.out, progress=not a.quiet, bach10=a.bach10, skip_bach10=a.no_bach10,
+                             sets=a.sets, engine=engine)
         s = r["summary"]
         b10 = "skipped" if s["bach10_sisdr_gain"] is None else f"{s['bach10_sisdr_gain']:+.2f} dB"
         print(f"weakmir experiment score-supervised: SI-SDR mixture {s['sisdr_mixture']:.2f} / baseline "
@@ -375,9 +454,9 @@ def _cmd_experiment(a) -> int:
               f"{s['sisdr_supervised']:.2f} dB, gap closed {s['gap_closed']:.0%}; Bach10 gain {b10} -> "
               f"{a.out / 'results.json'}")
         return 0
-    from .methods.self_refine import experiment
+    from .experiments.self_refine import experiment
 
-    r = experiment(a.preset, a.out, progress=not a.quiet, separator=a.separator)
+    r = experiment(a.preset, a.out, progress=not a.quiet, separator=a.separator, sets=a.sets, engine=engine)
     s = r["summary"]
     print(f"weakmir experiment self-refine: SDR clean {s['sdr_clean']:.2f} / noisy {s['sdr_noisy']:.2f} / refined "
           f"{s['sdr_refined']:.2f} dB, gap closed {s['gap_closed']:.0%}; multi-label acc clean "
@@ -400,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_separate(sub)
     _add_transcribe(sub)
     _add_refine(sub)
+    _add_train(sub)
     _add_experiment(sub)
     return parser
 

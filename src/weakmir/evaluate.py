@@ -29,7 +29,6 @@ atomically. A missing or length-mismatched estimate is a one-line error.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -39,23 +38,11 @@ from .data.labels import OPENMIC, STEMS4
 from .data.manifest import Manifest
 from .data.notes import read_f0, read_notes
 from .errors import WeakmirError
-from .files import atomic_write_text
+from .files import atomic_write_json, atomic_write_text
+from .report.page import markdown_table
 
 TASKS = ("separation", "pitch", "transcription", "tagging")
 BASELINES = ("oracle", "mixture")
-
-
-def _finite(x):
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        x = float(x)
-        return x if math.isfinite(x) else ("nan" if math.isnan(x) else ("inf" if x > 0 else "-inf"))
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
 
 
 def _est_file(ests: Path, track: str, name: str, exts) -> Path:
@@ -67,7 +54,7 @@ def _est_file(ests: Path, track: str, name: str, exts) -> Path:
                        f"write one file per {'source' if '.wav' in exts else 'stem'} under ESTS/<track>/")
 
 
-def _references(m: Manifest, track, by: str) -> dict[str, np.ndarray]:
+def references(m: Manifest, track, by: str) -> dict[str, np.ndarray]:
     """Clean references ``(channels, time)``: per true stem label (``by="label"``) or per stem (``by="stem"``)."""
     refs: dict[str, np.ndarray] = {}
     for stem, path, labels in track.clean_stems():
@@ -85,7 +72,7 @@ def _references(m: Manifest, track, by: str) -> dict[str, np.ndarray]:
 def _separation(m: Manifest, track, ests, pad: bool, by: str = "label") -> dict:
     from .metrics import separation as sep
 
-    refs = _references(m, track, by)
+    refs = references(m, track, by)
     if not refs:
         raise WeakmirError(f"track {track.id!r}: no stem with a single true label to evaluate against")
     names = list(refs)
@@ -239,7 +226,7 @@ def evaluate(task: str, refs: str | Path, ests: str | Path, out: str | Path, spl
             results["tracks"][t.id] = fn(m, t, est_arg, pad=pad, by=by)
         results["aggregate"] = _aggregate(task, results["tracks"])
     out = Path(out)
-    atomic_write_text(out / "metrics.json", json.dumps(_finite(results), indent=1) + "\n")
+    atomic_write_json(out / "metrics.json", results)
     atomic_write_text(out / "metrics.md", report_markdown(results))
     return results
 
@@ -266,16 +253,8 @@ def _aggregate(task: str, per_track: dict) -> dict:
     return agg
 
 
-def _fmt(v) -> str:
-    if isinstance(v, (float, np.floating)):
-        return f"{v:.3f}" if math.isfinite(v) else str(v)
-    return str(v)
-
-
 def _table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_table(header, rows, digits=3) + "\n"
 
 
 def report_markdown(results: dict) -> str:

@@ -54,6 +54,32 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
+def json_safe(x):
+    """``x`` with numpy scalars as Python numbers and non-finite floats as the strings ``"nan"``,
+    ``"inf"``, ``"-inf"`` (JSON has no such numbers); tuples as lists."""
+    import math
+
+    import numpy as np
+
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        return x if math.isfinite(x) else ("nan" if math.isnan(x) else ("inf" if x > 0 else "-inf"))
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def atomic_write_json(path: str | os.PathLike, obj) -> Path:
+    """``obj`` (:func:`json_safe`) as indented JSON at ``path``, atomically."""
+    import json
+
+    return atomic_write_text(path, json.dumps(json_safe(obj), indent=1) + "\n")
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (creates parent folders)."""
     with atomic_path(path) as tmp:

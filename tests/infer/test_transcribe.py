@@ -4,7 +4,7 @@ import torch
 
 from weakmir.audio.io import save
 from weakmir.cli import main
-from weakmir.infer.transcribe import pianoroll_png, write_midi
+from weakmir.infer.transcribe import write_midi
 from weakmir.models import build
 from weakmir.train import checkpoint
 
@@ -47,8 +47,8 @@ def test_cli_transcribe_writes_midi_per_instrument_and_a_pianoroll(tmp_path, cap
     import struct
 
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    w, h = struct.unpack(">II", png[16:24])  # IHDR: one column per frame, 2 px per note row, 2 instruments
-    assert (w, h) == (16000 // 125 + 1, 2 * (2 * 88 + 2))
+    w, h = struct.unpack(">II", png[16:24])  # a matplotlib figure: two panels, axes and a colour bar
+    assert 500 < w < 1000 and 250 < h < 600
     # a separator checkpoint is refused with a one-line error
     sep = build("tcn_separator", n_fft=256, hop_length=125, channels=8, hidden=8, repeats=1, blocks=2)
     ck2 = checkpoint.save(tmp_path / "sep.ckpt", sep, sep.kwargs())

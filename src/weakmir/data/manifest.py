@@ -164,6 +164,7 @@ class Manifest:
     stem_vocabulary: str = "stems4"
     tag_vocabulary: str = "openmic"
     name: str = ""
+    path: Path | None = field(default=None, compare=False, repr=False)  # the file it was read from, if any
 
     # -- paths ---------------------------------------------------------------
     def resolve(self, path: str | None) -> Path | None:
@@ -270,7 +271,9 @@ class Manifest:
             d = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ManifestError(f"{path}: malformed JSON ({e}); fix or re-create the manifest") from e
-        return cls.from_dict(d, path.parent.resolve(), str(path)).validate(str(path), check_files)
+        m = cls.from_dict(d, path.parent.resolve(), str(path)).validate(str(path), check_files)
+        m.path = path
+        return m
 
     # -- summary ---------------------------------------------------------------
     def summary(self) -> dict:

@@ -43,18 +43,12 @@ def write_midi(path, notes_per_instrument: dict, programs: dict | None = None) -
     return Path(path)
 
 
-def pianoroll_png(probs: np.ndarray, max_width: int = 1200) -> bytes:
-    """Instruments stacked top to bottom, high notes up: ``(I, 88, frames)`` -> PNG bytes."""
-    from ..report.images import colorize, png_bytes
+def pianoroll_png(probs: np.ndarray, frame_rate: float, names, title: str = "transcription") -> bytes:
+    """Note probabilities ``(I, 88, frames)`` as a matplotlib figure (one panel per instrument, time in
+    seconds against MIDI pitch, a colour bar): PNG bytes."""
+    from ..report.figures import piano_roll
 
-    I, _, N = probs.shape
-    step = max(1, int(np.ceil(N / max_width)))
-    rows = []
-    for i in range(I):
-        rows.append(probs[i, ::-1, ::step])
-        rows.append(np.full((2, rows[-1].shape[1]), 1.0))  # a separator line
-    img = colorize(np.concatenate(rows[:-1]))
-    return png_bytes(np.repeat(img, 2, axis=0))
+    return piano_roll(probs, frame_rate, names, title)
 
 
 def transcribe_file(model, path, out_dir, threshold: float = 0.5, min_frames: int = 2, device: str = "cpu") -> dict:
@@ -73,7 +67,7 @@ def transcribe_file(model, path, out_dir, threshold: float = 0.5, min_frames: in
     out_dir = Path(out_dir)
     for name, n in notes.items():
         write_midi(out_dir / f"{name}.mid", {name: n})
-    atomic_write_bytes(out_dir / "pianoroll.png", pianoroll_png(probs))
+    atomic_write_bytes(out_dir / "pianoroll.png", pianoroll_png(probs, fps, model.instruments, Path(path).name))
     return notes
 
 

@@ -33,7 +33,7 @@ frame's active set. The paper used the clip level because activity was
 steady over its 4-s clips and found the frame level similar; ``ScoreConfig``
 picks one (``mixture_level``) for step 2 and the classifier baseline alike
 (the experiment's quick preset uses the frame level: its parts rest inside
-clips — :mod:`weakmir.methods.score_experiment`).
+clips — :mod:`weakmir.experiments.score_supervised`).
 
 Class weights (§3.2, after Pishdadian et al.): instrument ``i`` with
 frame-activity rate ``r_i`` in the training set weighs ``w_i ∝ 1 / r_i``,
@@ -240,7 +240,8 @@ __all__ = [
 
 # -- steps (one optimiser step's loss for weakmir.train.engine.fit) ------------------------------------
 
-def _harmonic(roll: torch.Tensor, sample_rate: int, n_fft: int, n_harmonics: int, tuning_hz: float) -> torch.Tensor:
+def harmonic_activity(roll: torch.Tensor, sample_rate: int, n_fft: int, n_harmonics: int,
+                      tuning_hz: float) -> torch.Tensor:
     """Eq. 7's per-bin activity from a batch of piano rolls: ``(B, I, 88, T) -> (B, I, F, T)`` bool."""
     from ..data.targets import harmonic_mask
 
@@ -302,7 +303,7 @@ def separator_step(pair: SeparatorWithCritic, batch, weights=None, alpha2: float
     Y = batch["roll"]
     S = sep.separate_magnitude(X)
     P = critic_transcriptions(tr, S, frozen=True)
-    H = _harmonic(Y, sep.sample_rate, sep.n_fft, n_harmonics, tuning_hz) if beta2 else None
+    H = harmonic_activity(Y, sep.sample_rate, sep.n_fft, n_harmonics, tuning_hz) if beta2 else None
     k = sep.magnitude_scale  # the mixture terms at the orthonormal scale (module docstring)
     loss = separator_loss(P, Y, S * k, X * k, _activity(batch, frame_level), H, weights, alpha2, beta2)
     logs = {"sep": loss.detach()}
@@ -357,7 +358,7 @@ def classifier_separator_step(pair: SeparatorWithCritic, batch, weights=None, al
     return loss, {"loss": loss.detach()}
 
 
-__all__ += ["critic_transcriptions", "SeparatorWithCritic", "transcriptor_step", "separator_step",
+__all__ += ["harmonic_activity", "critic_transcriptions", "SeparatorWithCritic", "transcriptor_step", "separator_step",
             "supervised_step", "classifier_step", "classifier_separator_step"]
 
 
@@ -434,45 +435,114 @@ def step3(config: ScoreConfig, weights, aml: bool = True, atl: bool = True, gene
                    alpha3=config.alpha3 if aml else 0.0, beta3=config.beta3 if atl else 0.0, generator=generator)
 
 
+class Stages:
+    """The paper's training stages (§2-3.3) on one data set, each trained by ``runner`` (a
+    :class:`weakmir.train.engine.FitRunner`, or a stage runner that caches and resumes them, with the same ``train`` call).
+
+    ``train`` / ``valid``: :class:`~weakmir.data.scores.ScoreClips`; ``weights``: the class weights
+    (:func:`data_weights`); ``schedule``: the engine's ``lr_patience`` / ``stop_patience`` (§3.2: 2, 10;
+    ignored without ``valid``). Each stage seeds its model's initialisation (``config.seed`` + its own
+    offset) and its training, so a stage trains the same wherever and whenever it runs.
+    """
+
+    STEP2 = {"c-mix": (True, False), "h-mix": (False, True), "c-mix + h-mix": (True, True)}
+    STEP3 = {"fine-tune": (False, False), "fine-tune + AML": (True, False), "fine-tune + ATL": (False, True),
+             "fine-tune + AML + ATL": (True, True)}
+
+    def __init__(self, runner, config: ScoreConfig, train, valid=None, weights=None, schedule: dict | None = None):
+        self.runner, self.C, self.train, self.valid, self.weights = runner, config, train, valid, weights
+        self.schedule = dict(schedule or {}) if valid is not None else {}
+
+    def kwargs(self) -> dict:
+        return model_kwargs(self.C, self.train.instruments)
+
+    def _run(self, name, model, step, steps, settings, trains=None, seed=0, also=None, generators=()):
+        return self.runner.train(name, model, step, self.train, steps, self.C.batch_size, self.C.lr, settings,
+                                 model.kwargs(), valid=self.valid, trains=trains, also=also, seed=self.C.seed + seed,
+                                 generators=generators, **self.schedule)
+
+    def _build(self, name: str, offset: int):
+        from ..models import build
+
+        torch.manual_seed(self.C.seed + offset)
+        return build(name, **self.kwargs())
+
+    def transcriptor(self, steps: int, name: str = "transcriptor step 1"):
+        """Step 1: the transcriptor on mixtures and scores (eq. 4)."""
+        return self._run(name, self._build("tcn_transcriptor", 0), step1(self.C, self.weights), steps, {})
+
+    def isolated(self, setup: str, critic, steps: int, critic_name: str = "transcriptor step 1"):
+        """Step 2, setup ``setup`` of :attr:`STEP2`: a separator against the frozen ``critic`` (eq. 8)."""
+        c_mix, h_mix = self.STEP2[setup]
+        sep = self._build("tcn_separator", 1)
+        return self._run(f"isolated {setup}", sep, step2(self.C, self.weights, c_mix, h_mix), steps,
+                         {"critic": critic_name}, SeparatorWithCritic(sep, critic), seed=1)
+
+    def fine_tune(self, setup: str, transcriptor, start: str, separator, steps: int):
+        """Step 3, setup ``setup`` of :attr:`STEP3`: copies of ``transcriptor`` and of the step-2 ``separator``
+        (of setup ``start``) trained jointly (eq. 8 + eq. 11). Returns ``(transcriptor, separator)``."""
+        import copy
+
+        tr, sep = copy.deepcopy(transcriptor), copy.deepcopy(separator)
+        gen = torch.Generator().manual_seed(self.C.seed)
+        self._run(setup, sep, step3(self.C, self.weights, *self.STEP3[setup], generator=gen), steps,
+                  {"start": f"isolated {start}"}, SeparatorWithCritic(sep, tr), seed=2, also={"transcriptor": tr},
+                  generators=(gen,))
+        return tr, sep
+
+    def supervised(self, steps: int):
+        """The upper bound (§3.3): the same separator, L1 on the true source magnitudes."""
+        return self._run("supervised", self._build("tcn_separator", 3), supervised_step, steps, {}, seed=3)
+
+    def classifier(self, steps: int):
+        """The baseline's critic [16]: frame-wise instrument activity of the mixture."""
+        return self._run("classifier", self._build("tcn_classifier", 4), partial(classifier_step, weights=self.weights),
+                         steps, {}, seed=4)
+
+    def classifier_baseline(self, classifier, steps: int, alpha2: float):
+        """The separator trained against the classifier critic [16] (§3.3), with step 2's mixture loss."""
+        sep = self._build("tcn_separator", 5)
+        step = partial(classifier_separator_step, weights=self.weights, alpha2=alpha2,
+                       frame_level=self.C.mixture_level == "frame")
+        return self._run("classifier baseline", sep, step, steps, {"critic": "classifier"},
+                         SeparatorWithCritic(sep, classifier), seed=5)
+
+
 def train_three_steps(manifest, config: ScoreConfig, out=None, progress: bool = False) -> dict:
-    """Step 1 (transcriptor on mixtures), step 2 (separator, frozen transcriptor critic), step 3 (joint,
-    with AML / ATL per ``alpha3`` / ``beta3``). Writes ``transcriptor_1.ckpt``, ``separator_2.ckpt``,
-    ``transcriptor_3.ckpt``, ``separator_3.ckpt`` to ``out`` when given.
+    """Step 1 (transcriptor on mixtures), step 2 (separator c-mix + h-mix, frozen transcriptor critic),
+    step 3 (joint, with AML / ATL per ``alpha3`` / ``beta3``). Writes ``transcriptor_1.ckpt``,
+    ``separator_2.ckpt``, ``transcriptor_3.ckpt``, ``separator_3.ckpt`` to ``out`` when given.
 
     Returns ``{"transcriptor", "separator", "transcriptor_1", "separator_2", "histories", "weights"}``.
     """
-    import copy
     from pathlib import Path
 
     from ..data.scores import ScoreClips
-    from ..models import build
     from ..train import checkpoint
-    from ..train.engine import fit
 
     data = ScoreClips.from_manifest(manifest, config.instruments, config.splits, config.sample_rate,
                                     config.hop_length, config.seconds, config.examples_per_epoch, config.seed)
     _, weights = data_weights(data, config.class_weights)
-    kw = model_kwargs(config, data.instruments)
-    torch.manual_seed(config.seed)
-    tr = build("tcn_transcriptor", **kw)
-    h1 = fit(tr, step1(config, weights), data, config.steps[0], config.batch_size, config.lr, seed=config.seed,
-             progress=progress)
-    tr1 = copy.deepcopy(tr)
-    sep = build("tcn_separator", **kw)
-    pair = SeparatorWithCritic(sep, tr)
-    h2 = fit(pair, step2(config, weights), data, config.steps[1], config.batch_size, config.lr,
-             seed=config.seed + 1, progress=progress)
-    sep2 = copy.deepcopy(sep)
-    h3 = fit(pair, step3(config, weights, generator=torch.Generator().manual_seed(config.seed)),
-             data, config.steps[2], config.batch_size, config.lr, seed=config.seed + 2, progress=progress)
+    from ..train.engine import FitRunner
+
+    runner = FitRunner()
+    st = Stages(runner, config, data, weights=weights)
+    tr1 = st.transcriptor(config.steps[0])
+    sep2 = st.isolated("c-mix + h-mix", tr1, config.steps[1])
+    setup = {(False, False): "fine-tune", (True, False): "fine-tune + AML", (False, True): "fine-tune + ATL",
+             (True, True): "fine-tune + AML + ATL"}[(bool(config.alpha3), bool(config.beta3))]
+    tr, sep = st.fine_tune(setup, tr1, "c-mix + h-mix", sep2, config.steps[2])
     if out is not None:
         out = Path(out)
         meta = {"method": "score-supervised", "config": asdict(config)}
         for name, m in (("transcriptor_1", tr1), ("separator_2", sep2), ("transcriptor_3", tr), ("separator_3", sep)):
             checkpoint.save(out / f"{name}.ckpt", m, m.kwargs(), meta)
+    h = runner.curves
     return {"transcriptor": tr, "separator": sep, "transcriptor_1": tr1, "separator_2": sep2,
-            "histories": {"step1": h1.losses, "step2": h2.losses, "step3": h3.losses},
+            "histories": {"step1": h["transcriptor step 1"].losses, "step2": h["isolated c-mix + h-mix"].losses,
+                          "step3": h[setup].losses},
             "weights": None if weights is None else weights.tolist(), "instruments": data.instruments}
 
 
-__all__ += ["ScoreConfig", "data_weights", "model_kwargs", "step1", "step2", "step3", "train_three_steps"]
+__all__ += ["ScoreConfig", "data_weights", "model_kwargs", "step1", "step2", "step3", "Stages",
+            "train_three_steps"]

@@ -1,1 +1,1 @@
-"""Reports a person opens: Markdown/HTML pages with tables and small images."""
+"""Reports a person opens: matplotlib figures (figures) and Markdown / HTML pages from one template (page)."""

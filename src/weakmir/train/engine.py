@@ -305,6 +305,31 @@ def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int
     return result
 
 
+def global_rank() -> int:
+    """This process's global rank as Lightning knows it (0 in a single process; in the processes its DDP
+    launcher starts, from their environment, and after ``fit`` from the strategy)."""
+    try:
+        from lightning.pytorch.utilities import rank_zero_only
+    except ImportError:
+        return 0
+    return int(getattr(rank_zero_only, "rank", 0) or 0)
+
+
+class FitRunner:
+    """Trains a stage with :func:`weakmir.train.engine.fit` and keeps nothing: the runner a method's stages
+    use when no stage runner (cache, resume, workers: :class:`weakmir.experiments.stages.StageRunner`) is
+    given. ``curves``: ``{stage: FitResult}``."""
+
+    def __init__(self):
+        self.curves = {}
+
+    def train(self, name, model, step, data, steps, batch_size, lr, settings, kwargs, valid=None, trains=None,
+              also=None, seed=0, generators=(), **fit_kwargs):
+        self.curves[name] = fit(trains or model, step, data, steps, batch_size, lr, val_set=valid, seed=seed,
+                                generators=generators, **fit_kwargs)
+        return model
+
+
 def write_history_csv(path, curves: dict) -> Path:
     """``RUN/metrics.csv``: one row per (stage, step) with the logged ``train_loss``, and per epoch
     ``val_loss`` / ``lr`` where the stage had a validation set. ``curves``: ``{stage: FitResult}``."""

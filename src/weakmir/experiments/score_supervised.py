@@ -1,5 +1,9 @@
 """``weakmir experiment score-supervised``: Tables 1-2 of score-supervised_hung2021 on the embedded corpus.
 
+The paper's losses, steps and stages are :mod:`weakmir.methods.score_supervised`; this module builds the
+corpus, runs the stages on :class:`weakmir.experiments.stages.StageRunner` and scores them. Presets are
+YAML recipes (``recipes/score-supervised/{tiny,quick,paper}.yaml``).
+
 What runs (every model a TCN of :mod:`weakmir.models.tcn`, every loss from
 :mod:`weakmir.methods.score_supervised`):
 
@@ -121,31 +125,28 @@ spectrograms of mixture / estimate / reference and the harmonic mask).
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
-from functools import partial
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..config import from_dict, load_recipe
 from ..data.scores import ScoreClips
 from ..errors import WeakmirError
-from ..files import atomic_write_text
+from ..files import atomic_write_json
+from ..methods.score_supervised import ScoreConfig, Stages, data_weights, harmonic_activity
 from ..metrics.separation import si_sdr
 from ..metrics.transcription import evaluate as note_scores
 from ..metrics.transcription import roll_to_notes
-from ..models import build
-from ..train import checkpoint
-from ..train.engine import fit
-from .score_supervised import (SeparatorWithCritic, ScoreConfig, _harmonic, classifier_separator_step,
-                               classifier_step, data_weights, model_kwargs, step1, step2, step3, supervised_step)
+from .stages import Engine, StageRunner, fingerprint, run_tasks
 
-STEP2 = {"c-mix": (True, False), "h-mix": (False, True), "c-mix + h-mix": (True, True)}
-STEP3 = {"fine-tune": (False, False), "fine-tune + AML": (True, False), "fine-tune + ATL": (False, True)}
+METHOD = "score-supervised"
+STEP2 = {k: v for k, v in Stages.STEP2.items()}
+STEP3 = {k: Stages.STEP3[k] for k in ("fine-tune", "fine-tune + AML", "fine-tune + ATL")}  # Table 1's rows
 PAPER_TABLE1 = {  # score-supervised_hung2021 Table 1, SI-SDR dB (bass, guitar, piano, avg)
     "supervised": (11.1, 5.7, 7.7, 8.2), "isolated c-mix": (7.5, 1.2, 4.2, 4.3),
     "isolated h-mix": (7.8, 0.4, 4.1, 4.1), "isolated c-mix + h-mix": (8.4, 1.6, 5.0, 5.0),
@@ -190,22 +191,12 @@ class ScorePreset:
     bach10_mixture: tuple = ("clip", 0.5, 0.15)
 
 
-PRESETS = {
-    "quick": ScorePreset(),
-    "paper": ScorePreset(
-        tracks=1500, seconds=240.0,
-        train=ScoreConfig(n_fft=2048, model={"channels": 256, "hidden": 512, "repeats": 3, "blocks": 8},
-                          steps=(200000, 200000, 100000), batch_size=16, examples_per_epoch=8000),
-        supervised_steps=200000, classifier_steps=(200000, 200000), classifier_alpha2=1.0, valid_clips=512,
-        bach10_tracks=400,
-        bach10_steps=(100000, 100000), bach10_mixture=("clip", 1.0, 0.1)),
-    # for the test suite only: every stage once, seconds not minutes
-    "tiny": ScorePreset(
-        tracks=10, seconds=8.0,  # (at 6 s the one test track holds the piano alone: SI-SDR of the mixture inf)
-        train=ScoreConfig(model={"channels": 8, "hidden": 16, "repeats": 1, "blocks": 3}, seconds=2.0, batch_size=4,
-                          steps=(6, 4, 3), examples_per_epoch=8),
-        supervised_steps=4, classifier_steps=(4, 3), valid_clips=4, bach10_tracks=10, bach10_steps=(4, 3)),
-}
+
+def recipe(name: str = "quick", sets=()) -> tuple:
+    """``(ScorePreset, resolved dict)`` of the recipe ``name`` (a packaged preset or a YAML file) with the
+    ``--set`` overrides ``sets``."""
+    P, resolved, _ = load_recipe(ScorePreset, METHOD, name, sets)
+    return P, resolved
 
 
 def default_bach10() -> Path:
@@ -267,127 +258,60 @@ def note_table(transcriptor, tracks, instruments, isolated: bool = False, thresh
 
 # -- training stages ------------------------------------------------------------------------------------
 
-class _Stages:
-    """Trains (or, when its checkpoint matches, loads) the models of one run."""
-
-    def __init__(self, out: Path, preset: ScorePreset, train, valid, weights, log):
-        self.dir, self.P, self.train, self.valid, self.weights, self.log = out, preset, train, valid, weights, log
-        self.curves: dict = {}
-
-    def kwargs(self) -> dict:
-        return model_kwargs(self.P.train, self.train.instruments)
-
-    def path(self, name: str) -> Path:
-        return self.dir / f"{name.replace(' + ', '+').replace(' ', '_')}.ckpt"
-
-    def run(self, name: str, model, step, steps: int, settings: dict, trains=None, seed: int = 0, also=None):
-        """Train ``model`` (or the ``trains`` module holding it) with ``step``; save ``model`` (and the
-        ``also`` models, ``{suffix: model}``, trained with it). A checkpoint with the same settings is
-        loaded instead."""
-        path = self.path(name)
-        also = also or {}
-        settings = {"stage": name, "steps": steps, **settings, "kwargs": self.kwargs(), "P": asdict(self.P)}
-        key = json.dumps(settings, sort_keys=True, default=str)
-        if path.exists():
-            try:
-                saved, meta = checkpoint.load(path)
-            except WeakmirError:
-                saved, meta = None, {}
-            extra = {k: self.path(f"{name} {k}") for k in also}
-            if saved is not None and meta.get("config", {}).get("key") == key and all(p.exists() for p in extra.values()):
-                model.load_state_dict(saved.state_dict())
-                model.eval()
-                for k, m in also.items():
-                    m.load_state_dict(checkpoint.load(extra[k])[0].state_dict())
-                    m.eval()
-                self.curves[name] = meta["config"].get("curve", [])
-                self.log(f"{name}: loaded {path.name}")
-                return model
-        C = self.P.train
-        t = time.perf_counter()
-        h = fit(trains or model, step, self.train, steps, C.batch_size, C.lr, val_set=self.valid, seed=C.seed + seed,
-                lr_patience=self.P.lr_patience, stop_patience=self.P.stop_patience)
-        self.curves[name] = h.losses
-        for k, m in also.items():  # first, so that the main checkpoint marks a complete stage
-            checkpoint.save(self.path(f"{name} {k}"), m, m.kwargs(), {"method": "score-supervised", "stage": name})
-        checkpoint.save(path, model, model.kwargs(), {"key": key, "curve": h.losses, "val": h.val_losses,
-                                                      "method": "score-supervised", "stage": name})
-        self.log(f"{name}: {h.steps} steps in {time.perf_counter() - t:.0f} s, loss {np.mean(h.losses[:10]):.2f} -> "
-                 f"{np.mean(h.losses[-10:]):.2f}" + (" (stopped early)" if h.stopped_early else ""))
-        return model
-
-    def transcriptor(self, steps: int):
-        C = self.P.train
-        torch.manual_seed(C.seed)
-        return self.run("transcriptor step 1", build("tcn_transcriptor", **self.kwargs()), step1(C, self.weights),
-                        steps, {})
-
-    def isolated(self, name: str, critic, c_mix: bool, h_mix: bool, steps: int):
-        C = self.P.train
-        torch.manual_seed(C.seed + 1)
-        sep = build("tcn_separator", **self.kwargs())
-        pair = SeparatorWithCritic(sep, critic)
-        step = step2(C, self.weights, c_mix, h_mix)
-        return self.run(f"isolated {name}", sep, step, steps, {"critic": "transcriptor step 1"}, pair, seed=1)
-
-    def fine_tune(self, name: str, transcriptor, best: str, separator):
-        """Step 3 setup ``name`` (:data:`STEP3`) from the step-2 ``separator`` of setup ``best``."""
-        C = self.P.train
-        tr, sep = copy.deepcopy(transcriptor), copy.deepcopy(separator)
-        pair = SeparatorWithCritic(sep, tr)
-        step = step3(C, self.weights, *STEP3[name], generator=torch.Generator().manual_seed(C.seed))
-        self.run(name, sep, step, C.steps[2], {"start": f"isolated {best}"}, pair, seed=2, also={"transcriptor": tr})
-        return tr, sep
+def stages_for(runner, P: ScorePreset, train, valid, weights) -> Stages:
+    """The paper's stages on ``train`` / ``valid`` with the recipe's schedule (§3.2)."""
+    return Stages(runner, P.train, train, valid, weights,
+                  schedule={"lr_patience": P.lr_patience, "stop_patience": P.stop_patience})
 
 
-def _stage_models(stages: _Stages, P: ScorePreset, tracks_valid, log) -> dict:
+def _stage_models(st: Stages, P: ScorePreset, tracks_valid, log) -> dict:
     """Every model of Tables 1-2: ``{"transcriptors": {...}, "separators": {...}, "best_isolated": name}``."""
     C = P.train
-    tr1 = stages.transcriptor(C.steps[0])
-    iso = _isolated(stages, P, tr1)
-    best, val = _best_isolated(iso, tracks_valid, stages.train.instruments)
+    tr1 = st.transcriptor(C.steps[0])
+    iso = _isolated(st, P, tr1)
+    best, val = best_isolated(iso, tracks_valid, st.train.instruments, st.runner.dir / "step2_selection.json")
     log("step 2 validation SI-SDR: " + ", ".join(f"{k} {v:.2f}" for k, v in val.items()) + f"; fine-tuning {best}")
-    seps = {"supervised": _supervised(stages, P), **{f"isolated {k}": m for k, m in iso.items()}}
+    seps = {"supervised": st.supervised(P.supervised_steps), **{f"isolated {k}": m for k, m in iso.items()}}
     trs = {"pre-train": tr1}
     for name in STEP3:
-        trs[name], seps[name] = stages.fine_tune(name, tr1, best, iso[best])
-    seps["classifier baseline"] = _classifier_baseline(stages, P)
+        trs[name], seps[name] = st.fine_tune(name, tr1, best, iso[best], C.steps[2])
+    seps["classifier baseline"] = st.classifier_baseline(st.classifier(P.classifier_steps[0]), P.classifier_steps[1],
+                                                         P.classifier_alpha2)
     return {"transcriptors": trs, "separators": seps, "best_isolated": best, "validation_sisdr": val}
 
 
-def _isolated(stages: _Stages, P: ScorePreset, critic, only: str | None = None) -> dict:
+def _isolated(st: Stages, P: ScorePreset, critic, only: str | None = None) -> dict:
     """Step 2: ``{setup: separator}`` for the setups of :data:`STEP2` (or ``only`` that one)."""
-    return {name: stages.isolated(name, critic, c, h, P.train.steps[1]) for name, (c, h) in STEP2.items()
-            if only in (None, name)}
+    return {name: st.isolated(name, critic, P.train.steps[1]) for name in STEP2 if only in (None, name)}
 
 
-def _best_isolated(separators: dict, tracks_valid, instruments) -> tuple:
-    """The step-2 setup with the best validation SI-SDR, and every setup's: ``(name, {name: dB})``."""
+def best_isolated(separators: dict, tracks_valid, instruments, record: Path | None = None) -> tuple:
+    """The step-2 setup with the best validation SI-SDR, and every setup's: ``(name, {name: dB})``.
+
+    ``record`` (a JSON file beside the checkpoints): the choice is made once and kept there under the hash of
+    the step-2 checkpoints, so the workers (one thread) and the main process (two) cannot choose differently
+    on a near tie and the fine-tuned stages always start from the same separator.
+    """
+    import hashlib
+
+    key = None
+    if record is not None:
+        h = hashlib.sha256()
+        for name in sorted(separators):
+            f = record.parent / f"isolated_{name.replace(' + ', '+')}.ckpt"
+            h.update(name.encode() + (f.read_bytes() if f.is_file() else b""))
+        key = h.hexdigest()
+        try:
+            saved = json.loads(record.read_text())
+            if saved.get("key") == key:
+                return saved["best"], saved["validation_sisdr"]
+        except (OSError, ValueError, KeyError):
+            pass
     val = {name: sisdr_table(sep, tracks_valid, instruments)["avg"] for name, sep in separators.items()}
-    return max(val, key=lambda k: val[k]), val
-
-
-def _supervised(stages: _Stages, P: ScorePreset):
-    torch.manual_seed(P.train.seed + 3)
-    return stages.run("supervised", build("tcn_separator", **stages.kwargs()), supervised_step, P.supervised_steps,
-                      {}, seed=3)
-
-
-def _classifier(stages: _Stages, P: ScorePreset):
-    torch.manual_seed(P.train.seed + 4)
-    return stages.run("classifier", build("tcn_classifier", **stages.kwargs()),
-                      partial(classifier_step, weights=stages.weights), P.classifier_steps[0], {}, seed=4)
-
-
-def _classifier_baseline(stages: _Stages, P: ScorePreset):
-    """The separator trained against the classifier critic [16] (§3.3)."""
-    cl = _classifier(stages, P)
-    torch.manual_seed(P.train.seed + 5)
-    sep = build("tcn_separator", **stages.kwargs())
-    return stages.run("classifier baseline", sep, partial(classifier_separator_step, weights=stages.weights,
-                                                          alpha2=P.classifier_alpha2,
-                                                          frame_level=P.train.mixture_level == "frame"),
-                      P.classifier_steps[1], {"critic": "classifier"}, SeparatorWithCritic(sep, cl), seed=5)
+    best = max(val, key=lambda k: val[k])
+    if record is not None:
+        atomic_write_json(record, {"key": key, "best": best, "validation_sisdr": val})
+    return best, val
 
 
 # -- training in worker processes -----------------------------------------------------------------------
@@ -406,77 +330,45 @@ def _tasks(bach10: bool) -> dict:
 _WORKER_STAGES: dict = {}
 
 
-def _one_thread() -> None:
-    torch.set_num_threads(1)
+def _runner(out: Path, resolved: dict, manifest_path: Path, log, engine: Engine | None = None) -> StageRunner:
+    return StageRunner(out, resolved, fingerprint(manifest_path), METHOD, log, engine or Engine())
 
 
-def _task(task: str, preset: str, out: str, bach10: str | None, progress: bool) -> dict | None:
-    """Train one task of :func:`_train_in_workers` (its checkpoints saved; those it needs are loaded);
-    the ``bach10`` task returns its evaluation (:func:`_bach10`)."""
+def _task(task: str, resolved: dict, out: str, bach10: str | None, progress: bool) -> dict | None:
+    """Train one task of :func:`run_tasks` (its checkpoints saved; those it needs are loaded); the
+    ``bach10`` task returns its evaluation (:func:`_bach10`)."""
     from ..data.manifest import Manifest
 
-    P, out, C = PRESETS[preset], Path(out), PRESETS[preset].train
+    P, out = from_dict(ScorePreset, resolved), Path(out)
+    C = P.train
     t0 = time.perf_counter()
     log = (lambda msg: print(f"[worker {os.getpid()} {time.perf_counter() - t0:6.1f} s] {msg}", flush=True)
            ) if progress else (lambda msg: None)
     if task == "bach10":
-        return _bach10(P, out, Path(bach10), log)
-    key = (preset, str(out))
+        return _bach10(P, resolved, out, Path(bach10), log)
+    key = (json.dumps(resolved, sort_keys=True), str(out))
     if key not in _WORKER_STAGES:  # the training data, read once per worker
         train, valid, _, weights = _data(Manifest.read(out / "corpus" / "manifest.json"), P)
-        _WORKER_STAGES[key] = _Stages(out / "checkpoints", P, train, valid, weights, log)
-    stages = _WORKER_STAGES[key]
-    stages.log = log
+        runner = _runner(out / "checkpoints", resolved, out / "corpus" / "manifest.json", log)
+        _WORKER_STAGES[key] = stages_for(runner, P, train, valid, weights)
+    st = _WORKER_STAGES[key]
+    st.runner.log = log
     if task == "supervised":
-        _supervised(stages, P)
+        st.supervised(P.supervised_steps)
     elif task == "classifier":
-        _classifier(stages, P)
+        st.classifier(P.classifier_steps[0])
     elif task == "classifier baseline":
-        _classifier_baseline(stages, P)
+        st.classifier_baseline(st.classifier(P.classifier_steps[0]), P.classifier_steps[1], P.classifier_alpha2)
     else:
-        tr1 = stages.transcriptor(C.steps[0])
+        tr1 = st.transcriptor(C.steps[0])
         if task.startswith("isolated "):
-            _isolated(stages, P, tr1, only=task[len("isolated "):])
+            _isolated(st, P, tr1, only=task[len("isolated "):])
         elif task in STEP3:
-            iso = _isolated(stages, P, tr1)
-            best, _ = _best_isolated(iso, stages.valid.tracks, stages.train.instruments)
-            stages.fine_tune(task, tr1, best, iso[best])
-
-
-def _train_in_workers(preset: str, out: Path, bach10: Path | None, progress: bool, log, workers: int = 2) -> tuple:
-    """Train the stages in ``workers`` processes of one thread each, every task as soon as the tasks it
-    needs are done (:func:`_tasks`). On 2 cores this has about 1.5× the throughput of one process on two
-    threads: the TCN's small convolutions use a second thread poorly. Workers save checkpoints, which
-    the caller then loads; a task that fails is reported and left to the caller to train.
-
-    Returns ``({"workers": n, "failed": {task: error}}, the Bach10 evaluation or None)``.
-    """
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    tasks = _tasks(bach10 is not None)
-    done, failed, running, bach10_result = set(), {}, {}, None
-    args = (preset, str(out), None if bach10 is None else str(bach10), progress)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread) as ex:
-        while True:
-            for name, needs in tasks.items():
-                if len(running) < workers and name not in done | set(failed) | set(running.values()) \
-                        and all(n in done for n in needs):
-                    running[ex.submit(_task, name, *args)] = name
-            if not running:
-                break  # all done, or what is left needs a task that failed
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for f in finished:
-                name = running.pop(f)
-                try:
-                    result = f.result()
-                    done.add(name)
-                    if name == "bach10":
-                        bach10_result = result
-                except Exception as e:  # noqa: BLE001  (any failure: the caller trains the task instead)
-                    failed[name] = f"{type(e).__name__}: {e}"
-                    log(f"{name}: failed in a worker ({failed[name]}); trained here instead")
-    return {"workers": workers, "failed": failed}, bach10_result
+            iso = _isolated(st, P, tr1)
+            best, _ = best_isolated(iso, st.valid.tracks, st.train.instruments,
+                                    st.runner.dir / "step2_selection.json")
+            st.fine_tune(task, tr1, best, iso[best], C.steps[2])
+    return None
 
 
 def _data(manifest, P: ScorePreset, instruments=None):
@@ -494,9 +386,12 @@ def _check_bach10(path: Path) -> None:
     if not path.is_dir():
         raise WeakmirError(f"{path}: no Bach10 folder; pass --bach10 DIR (the folder holding 01-AchGottundHerr/ "
                            "...) or --no-bach10 to skip the real-recording evaluation")
+    if not any(path.iterdir()):
+        raise WeakmirError(f"{path}: the Bach10 folder is empty; pass the folder holding 01-AchGottundHerr/ ... "
+                           "or --no-bach10")
 
 
-def _bach10(P: ScorePreset, out: Path, bach10: Path, log) -> dict:
+def _bach10(P: ScorePreset, resolved: dict, out: Path, bach10: Path, log) -> dict:
     """Steps 1-2 on the chorale corpus; SI-SDR on the real Bach10 recordings (``bach10`` checked by the caller)."""
     from ..data.sources.bach10 import load as load_bach10
     from ..data.synth.build import SynthConfig, build_corpus
@@ -510,26 +405,30 @@ def _bach10(P: ScorePreset, out: Path, bach10: Path, log) -> dict:
         progress=False)
     real = load_bach10(bach10, out / "bach10", notes="score")
     train, valid, rates, weights = _data(manifest, P, instruments=("violin", "clarinet", "saxophone", "bassoon"))
-    stages = _Stages(out / "checkpoints" / "chorale", P, train, valid, weights, log)
-    tr = stages.transcriptor(P.bach10_steps[0])
-    sep = stages.isolated("c-mix + h-mix", tr, True, True, P.bach10_steps[1])
+    runner = _runner(out / "checkpoints" / "chorale", resolved, out / "chorale_corpus" / "manifest.json", log)
+    st = stages_for(runner, P, train, valid, weights)
+    tr = st.transcriptor(P.bach10_steps[0])
+    sep = st.isolated("c-mix + h-mix", tr, P.bach10_steps[1])
     tracks = ScoreClips.from_manifest(real, train.instruments, ("test",), C.sample_rate, C.hop_length).tracks
     est, mix = sisdr_table(sep, tracks, train.instruments), sisdr_table(None, tracks, train.instruments)
     gain = {k: est[k] - mix[k] for k in train.instruments}
     gain["avg"] = float(np.mean([gain[k] for k in train.instruments]))
     log("Bach10 (real recordings): SI-SDR gain " + ", ".join(f"{k} {v:+.2f}" for k, v in gain.items()))
     return {"separator": est, "mixture": mix, "gain": gain, "tracks": len(tracks),
-            "curves": stages.curves, "activity_rates": rates.tolist()}
+            "curves": runner.loss_curves(), "activity_rates": rates.tolist()}
 
 
-def experiment(preset: str, out, progress: bool = True, bach10=None, skip_bach10: bool = False) -> dict:
-    """Re-run Tables 1-2 of score-supervised_hung2021 on the embedded corpus (module docstring)."""
+def experiment(preset: str, out, progress: bool = True, bach10=None, skip_bach10: bool = False, sets=(),
+               engine: Engine | None = None) -> dict:
+    """Re-run Tables 1-2 of score-supervised_hung2021 on the embedded corpus (module docstring).
+
+    ``preset``: a packaged recipe (tiny, quick, paper) or a YAML file; ``sets``: ``key.sub=value`` overrides.
+    """
     from ..data.synth.build import SynthConfig, build_corpus
 
-    if preset not in PRESETS:
-        raise WeakmirError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
-    P = PRESETS[preset]
+    P, resolved = recipe(preset, sets)
     out = Path(out)
+    engine = engine or Engine()
     t0 = time.perf_counter()
     log = (lambda msg: print(f"[{time.perf_counter() - t0:7.1f} s] {msg}", flush=True)) if progress else (lambda msg: None)
     if bach10 is None and not skip_bach10 and not default_bach10().is_dir():
@@ -546,10 +445,14 @@ def experiment(preset: str, out, progress: bool = True, bach10=None, skip_bach10
     inst = train.instruments
     log(f"corpus: {len(manifest.tracks)} tracks; instruments {', '.join(inst)}; frame-activity rates "
         + ", ".join(f"{k} {r:.2f}" for k, r in zip(inst, rates.tolist())))
-    pool, bach10_result = _train_in_workers(preset, out, None if skip_bach10 else bach10, progress, log, P.workers) \
-        if P.workers > 1 else (None, None)
-    stages = _Stages(out / "checkpoints", P, train, valid, weights, log)
-    models = _stage_models(stages, P, valid.tracks, log)
+    pool, bach10_result = None, None
+    if P.workers > 1 and not engine.distributed:
+        results, failed = run_tasks(_tasks(not skip_bach10), _task,
+                                    (resolved, str(out), None if skip_bach10 else str(bach10), progress), P.workers, log)
+        pool, bach10_result = {"workers": P.workers, "failed": failed}, results.get("bach10")
+    runner = _runner(out / "checkpoints", resolved, out / "corpus" / "manifest.json", log, engine)
+    st = stages_for(runner, P, train, valid, weights)
+    models = _stage_models(st, P, valid.tracks, log)
 
     table1 = {"input mixture": sisdr_table(None, test.tracks, inst)}
     for name, sep in models["separators"].items():
@@ -568,98 +471,104 @@ def experiment(preset: str, out, progress: bool = True, bach10=None, skip_bach10
         "gap_closed": (table1[best]["avg"] - mix) / (sup - mix) if sup != mix else float("nan"),
         "bach10_sisdr_gain": None, "preset": preset,
     }
-    results = {"summary": summary, "instruments": inst, "activity_rates": dict(zip(inst, rates.tolist())),
+    results = {"summary": summary, "recipe": resolved, "instruments": inst,
+               "activity_rates": dict(zip(inst, rates.tolist())),
                "class_weights": None if weights is None else dict(zip(inst, weights.tolist())),
                "table1": table1, "table2": table2, "validation_sisdr_step2": models["validation_sisdr"],
-               "paper_table1": PAPER_TABLE1, "learning_curves": stages.curves, "workers": pool}
+               "paper_table1": PAPER_TABLE1, "learning_curves": runner.loss_curves(), "workers": pool}
     if not skip_bach10:
         # a worker ran it already (unless it failed, or there were no workers)
-        results["bach10"] = bach10_result if bach10_result is not None else _bach10(P, out, bach10, log)
+        results["bach10"] = bach10_result if bach10_result is not None else _bach10(P, resolved, out, bach10, log)
         summary["bach10_sisdr_gain"] = results["bach10"]["gain"]["avg"]
     summary["seconds"] = time.perf_counter() - t0
-    figures = example_figures(models["separators"][best], test, best, C.n_harmonics, C.tuning_hz)
-    from ..evaluate import _finite
-
-    atomic_write_text(out / "results.json", json.dumps(_finite(results), indent=1) + "\n")
-    atomic_write_text(out / "report.md", experiment_report(results))
-    atomic_write_text(out / "report.html", experiment_report_html(results, figures))
+    atomic_write_json(out / "results.json", results)
+    runner.write_metrics(out / "metrics.csv")
+    page = experiment_page(results)
+    example_figures(page, models["separators"][best], test, best, C.n_harmonics, C.tuning_hz)
+    page.write(out)
     log(f"done: {out / 'results.json'}")
     return results
 
 
 # -- report ---------------------------------------------------------------------------------------------
 
-def experiment_report(r: dict) -> str:
+def experiment_page(r: dict):
+    """The report (:class:`weakmir.report.page.Page`): the summary, Tables 1-2, the Bach10 table, learning
+    curves."""
+    from ..report.figures import learning_curves
+    from ..report.page import Page
+
     s, inst = r["summary"], r["instruments"]
     b10 = "not run" if s["bach10_sisdr_gain"] is None else f"{s['bach10_sisdr_gain']:+.2f} dB"
-    lines = [f"# Score-supervised experiment ({s['preset']} preset)\n",
-             f"SI-SDR avg: input mixture {s['sisdr_mixture']:.2f}, supervised {s['sisdr_supervised']:.2f}, best "
-             f"score-supervised ({s['best']}) {s['sisdr_best']:.2f}, classifier-critic baseline "
-             f"{s['sisdr_classifier_baseline']:.2f} dB; gap closed {s['gap_closed']:.0%} (paper 77 %). Bach10 "
-             f"(real recordings) SI-SDR gain over the mixture: {b10}. Run time {s['seconds'] / 60:.1f} min.\n",
-             "## Table 1: separation, SI-SDR (dB), test tracks of the slakh corpus\n",
-             "| training | " + " | ".join(inst) + " | avg | paper avg |", "|---|" + "---|" * (len(inst) + 2)]
+    page = Page(f"Score-supervised experiment ({s['preset']} preset)",
+                f"SI-SDR avg: input mixture {s['sisdr_mixture']:.2f}, supervised {s['sisdr_supervised']:.2f}, best "
+                f"score-supervised ({s['best']}) {s['sisdr_best']:.2f}, classifier-critic baseline "
+                f"{s['sisdr_classifier_baseline']:.2f} dB; gap closed {s['gap_closed']:.0%} (paper 77 %). Bach10 "
+                f"(real recordings) SI-SDR gain over the mixture: {b10}. Run time {s['seconds'] / 60:.1f} min.")
+    rows = []
     for name, row in r["table1"].items():
         paper = r["paper_table1"].get(name)
-        lines.append(f"| {name} | " + " | ".join(f"{row[k]:.2f}" for k in inst) + f" | {row['avg']:.2f} | "
-                     + (f"{paper[3]:.1f}" if paper else "") + " |")
-    lines += ["\n## Table 2: transcription, note accuracy (onsets, mir_eval) and false-positive rate\n",
-              "| transcriptor / evaluated on | " + " | ".join(inst) + " | FP rate |", "|---|" + "---|" * (len(inst) + 1)]
-    for name, row in r["table2"].items():
-        lines.append(f"| {name} | " + " | ".join(f"{row[k]:.3f}" for k in inst) + f" | {row['false_positive_rate']:.3f} |")
+        rows.append([name, *[row[k] for k in inst], row["avg"], f"{paper[3]:.1f}" if paper else ""])
+    page.section("Table 1: separation, SI-SDR (dB), test tracks of the slakh corpus").table(
+        ["training", *inst, "avg", "paper avg"], rows)
+    page.section("Table 2: transcription, note accuracy (onsets, mir_eval) and false-positive rate").table(
+        ["transcriptor / evaluated on", *inst, "FP rate"],
+        [[name, *[row[k] for k in inst], row["false_positive_rate"]] for name, row in r["table2"].items()], digits=3)
     if "bach10" in r:
         b = r["bach10"]
         names = [k for k in b["gain"] if k != "avg"]
-        lines += [f"\n## Bach10: trained on the chorale corpus, evaluated on the real recordings ({b['tracks']} pieces)\n",
-                  "| SI-SDR (dB) | " + " | ".join(names) + " | avg |", "|---|" + "---|" * (len(names) + 1)]
-        for key, label in (("mixture", "input mixture"), ("separator", "separator (c-mix + h-mix)"), ("gain", "gain")):
-            lines.append(f"| {label} | " + " | ".join(f"{b[key][k]:.2f}" for k in names) + f" | {b[key]['avg']:.2f} |")
-    lines.append("\nStep-2 setups by validation SI-SDR: " + ", ".join(
+        page.section(f"Bach10: trained on the chorale corpus, evaluated on the real recordings ({b['tracks']} pieces)"
+                     ).table(["SI-SDR (dB)", *names, "avg"],
+                             [[label, *[b[key][k] for k in names], b[key]["avg"]] for key, label in
+                              (("mixture", "input mixture"), ("separator", "separator (c-mix + h-mix)"), ("gain", "gain"))])
+    curves = page.section("Learning curves", "Step-2 setups by validation SI-SDR: " + ", ".join(
         f"{k} {v:.2f}" for k, v in r["validation_sisdr_step2"].items()) + "; step 3 starts from the best.")
-    return "\n".join(lines) + "\n"
+    lc = r["learning_curves"]
+    for who, keep in (("transcriptor and classifier", lambda k: k.startswith("transcriptor") or k == "classifier"),
+                      ("separators", lambda k: not k.startswith("transcriptor") and k != "classifier")):
+        sub = {k: v for k, v in lc.items() if v and keep(k)}
+        if sub:
+            curves.figure(learning_curves(sub, f"{who}: training loss"), f"{who}: training loss against step",
+                          f"curves-{who.split()[0]}")
+    return page
 
 
-def _img(rgb: np.ndarray, caption: str) -> str:
-    from html import escape
-
-    from ..report.images import data_uri, png_bytes
-
-    return f'<img src="{data_uri(png_bytes(rgb))}" alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption>'
-
-
-def example_figures(separator, test: ScoreClips, name: str, n_harmonics: int = 10, tuning_hz: float = 440.0,
-                    seconds: float = 8.0) -> list:
-    """Spectrograms of a test excerpt: mixture, and per instrument estimate / reference / harmonic mask."""
-    from ..report.images import colorize, spectrogram_image
+def example_figures(page, separator, test: ScoreClips, name: str, n_harmonics: int = 10, tuning_hz: float = 440.0,
+                    seconds: float = 8.0):
+    """Adds a section to ``page``: spectrograms of a test excerpt (mixture; per instrument estimate,
+    reference) and the harmonic mask of eq. 7, from the separator's own STFT setting."""
+    from ..audio.spectral import db, magnitude
+    from ..report.figures import spectrogram
 
     if not test.tracks:
-        return []
-    sr = test.sample_rate
+        return page
+    sr, hop, n_fft = test.sample_rate, separator.hop_length, separator.n_fft
     T = min(int(seconds * sr), test.tracks[0][0].shape[1])
     mix, sources, notes = test.tracks[0]
     mix, sources = mix[:, :T], sources[..., :T]
     with torch.no_grad():
         est = separator(torch.from_numpy(np.ascontiguousarray(mix))[None])[0].numpy()
-    figs = [_img(spectrogram_image(mix, sr, width=360), f"mixture ({test.ids[0]}, first {T / sr:.0f} s)")]
-    roll = torch.from_numpy(test.roll(notes, 0, T // separator.hop_length + 1))[None]
-    H = _harmonic(roll, sr, separator.n_fft, n_harmonics, tuning_hz)[0].numpy()  # (I, F, N)
+
+    def spec(x, title):
+        m = db(magnitude(torch.from_numpy(np.ascontiguousarray(x)).mean(0), n_fft, hop).numpy())
+        top = float(m.max())
+        return spectrogram(m, sr, hop, title, "magnitude (dB)", vmin=top - 80, vmax=top)
+
+    sec = page.section(f"Example: {test.ids[0]}, first {T / sr:.0f} s",
+                       f"Magnitude spectrograms (n_fft {n_fft}, hop {hop}) of the test mixture, and per instrument "
+                       f"the estimate of the best separator ({name}), the reference and the harmonic mask of eq. 7 "
+                       "from the score (±1 bin).")
+    sec.figure(spec(mix, "mixture"), f"mixture ({test.ids[0]})", "mixture")
+    roll = torch.from_numpy(test.roll(notes, 0, T // hop + 1))[None]
+    H = harmonic_activity(roll, sr, n_fft, n_harmonics, tuning_hz)[0].numpy()  # (I, F, N)
     for k, inst in enumerate(test.instruments):
-        figs.append(_img(spectrogram_image(est[k], sr, width=360), f"{inst}: estimate ({name})"))
-        figs.append(_img(spectrogram_image(sources[k], sr, width=360), f"{inst}: reference"))
-        figs.append(_img(colorize(H[k][::-1, :].astype(float))[::2], f"{inst}: harmonic mask of eq. 7 (score, ±1 bin)"))
-    return figs
+        sec.figure(spec(est[k], f"{inst}: estimate ({name})"), f"{inst}: estimate ({name})", f"{inst}-estimate")
+        sec.figure(spec(sources[k], f"{inst}: reference"), f"{inst}: reference", f"{inst}-reference")
+        sec.figure(spectrogram(H[k].astype(float), sr, hop, f"{inst}: harmonic mask (eq. 7)", "active (1) / not (0)",
+                               vmin=0, vmax=1, cmap="Greys"), f"{inst}: harmonic mask of eq. 7 (score, ±1 bin)",
+                   f"{inst}-mask")
+    return page
 
 
-def experiment_report_html(r: dict, figures: list | None = None) -> str:
-    from ..report.plots import curves_plot, markdown_page
-
-    figs = []
-    for who, keep in (("transcriptor and classifier", lambda k: k.startswith("transcriptor") or k == "classifier"),
-                      ("separators", lambda k: not k.startswith("transcriptor") and k != "classifier")):
-        curves = {k: v for k, v in r["learning_curves"].items() if v and keep(k)}
-        figs.append(curves_plot(curves, f"{who}: training loss (moving average)"))
-    return markdown_page(experiment_report(r), f"score-supervised experiment ({r['summary']['preset']})",
-                         figs + list(figures or []))
-
-
-__all__ = ["PRESETS", "ScorePreset", "experiment", "sisdr_table", "note_table", "default_bach10"]
+__all__ = ["ScorePreset", "recipe", "experiment", "sisdr_table", "note_table", "default_bach10", "stages_for",
+           "best_isolated", "experiment_page"]

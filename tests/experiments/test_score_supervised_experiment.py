@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from weakmir.errors import WeakmirError
-from weakmir.methods import score_experiment as se
+from weakmir.experiments import score_supervised as se
 
 ROWS = ["input mixture", "supervised", "isolated c-mix", "isolated h-mix", "isolated c-mix + h-mix", "fine-tune",
         "fine-tune + AML", "fine-tune + ATL", "classifier baseline"]
@@ -52,8 +53,26 @@ def test_tiny_run_writes_the_contract_and_every_table_row(tiny_run):
     for row in on_disk["table2"].values():
         assert 0 <= row["false_positive_rate"] <= 1
     html = (out / "report.html").read_text()
-    assert "Table 1" in html and html.count("<img") == 1 + 3 * len(inst) and "<svg" in html
-    assert "input mixture" in (out / "report.md").read_text()
+    # figures: 2 learning-curve plots, the mixture and per instrument estimate / reference / harmonic mask,
+    # each a PNG beside the page and embedded in it
+    pngs = sorted((out / "report_files").glob("*.png"))
+    assert len(pngs) == 2 + 1 + 3 * len(inst)
+    assert "Table 1" in html and html.count('<img src="data:image/png;base64,') == len(pngs)
+    for p in pngs:
+        assert f'href="report_files/{p.name}"' in html and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / "report.md").read_text()
+    assert "input mixture" in md and md.count("](report_files/") == len(pngs)
+    # the resolved recipe is in results.json and in every checkpoint
+    assert on_disk["recipe"] == se.recipe("tiny")[1]
+    from weakmir.train import checkpoint
+
+    for p in (out / "checkpoints").glob("*.ckpt"):
+        assert checkpoint.load(p)[1]["config"]["recipe"] == on_disk["recipe"], p.name
+    # metrics.csv: the logged loss of every step of every stage
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "stage,step,train_loss,epoch,val_loss,lr"
+    assert sum(1 for row in rows if row.startswith("transcriptor step 1,") and row.split(",")[2]) == len(
+        r["learning_curves"]["transcriptor step 1"])
 
 
 def test_input_mixture_row_is_the_si_sdr_of_the_mixture_against_each_stem(tiny_run):
@@ -88,6 +107,7 @@ def test_stages_learn_and_a_rerun_reloads_every_checkpoint(tiny_run, capsys):
     assert curves["transcriptor step 1"][-1] < curves["transcriptor step 1"][0]
     ckpts = sorted(p.name for p in (out / "checkpoints").glob("*.ckpt"))
     assert "fine-tune+AML.ckpt" in ckpts and "fine-tune+AML_transcriptor.ckpt" in ckpts and len(ckpts) == 13
+    assert not (out / "checkpoints" / ".resume").exists() or not any((out / "checkpoints" / ".resume").iterdir())
     capsys.readouterr()
     again = se.experiment("tiny", out, progress=True, skip_bach10=True)
     log = capsys.readouterr().out
@@ -96,23 +116,26 @@ def test_stages_learn_and_a_rerun_reloads_every_checkpoint(tiny_run, capsys):
         assert json.dumps(again[t]) == json.dumps(r[t])
 
 
-def test_workers_trained_every_stage_and_one_process_trains_the_same_stages(tiny_run, tmp_path, monkeypatch, capsys):
-    from dataclasses import replace
-
+def test_workers_trained_every_stage_and_one_process_trains_the_same_stages(tiny_run, tmp_path, capsys):
     out, r = tiny_run
     assert r["workers"] == {"workers": 2, "failed": {}}
     tasks = se._tasks(bach10=True)
     assert list(tasks)[:2] == ["transcriptor step 1", "bach10"]  # the longest chains first
     assert all(list(tasks).index(n) < list(tasks).index(t) for t, needs in tasks.items() for n in needs)
-    monkeypatch.setitem(se.PRESETS, "tiny", replace(se.PRESETS["tiny"], workers=1))
     capsys.readouterr()
-    alone = se.experiment("tiny", tmp_path / "alone", progress=True, skip_bach10=True)
+    alone = se.experiment("tiny", tmp_path / "alone", progress=True, skip_bach10=True, sets=["workers=1"])
     log = capsys.readouterr().out
     assert alone["workers"] is None and log.count(" steps in ") == 10 and ": loaded " not in log
     assert sorted(p.name for p in (tmp_path / "alone" / "checkpoints").glob("*.ckpt")) == sorted(
         p.name for p in (out / "checkpoints").glob("*.ckpt"))
     assert list(alone["table1"]) == ROWS  # the mixture row as JSON: NaN for an instrument absent from the test
     assert json.dumps(alone["table1"]["input mixture"]) == json.dumps(r["table1"]["input mixture"])
+    # one-thread workers and the two-thread main process train the same weights: a re-run repeats itself
+    from weakmir.train import checkpoint
+
+    for p in (out / "checkpoints").glob("*.ckpt"):
+        a, b = checkpoint.load(p)[0].state_dict(), checkpoint.load(tmp_path / "alone" / "checkpoints" / p.name)[0].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), p.name
 
 
 def test_bach10_row_evaluates_the_real_recordings(tiny_run, shared_data_or_none):
@@ -128,8 +151,10 @@ def test_bach10_row_evaluates_the_real_recordings(tiny_run, shared_data_or_none)
 
 
 def test_unknown_preset_and_missing_bach10_fail_before_any_work(tmp_path):
-    with pytest.raises(WeakmirError, match="unknown preset"):
+    with pytest.raises(WeakmirError, match="unknown recipe 'huge'"):
         se.experiment("huge", tmp_path / "a")
+    with pytest.raises(WeakmirError, match="unknown key 'train.stepz'"):
+        se.experiment("tiny", tmp_path / "a", sets=["train.stepz=3"])
     with pytest.raises(WeakmirError, match="--no-bach10"):
         se.experiment("tiny", tmp_path / "b", bach10=tmp_path / "nowhere")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -1,0 +1,137 @@
+"""Report figures with matplotlib (Agg backend): each function returns PNG bytes.
+
+Every figure has labelled axes (and a legend or a colour bar where it carries
+more than one quantity), so a reader can trust what is drawn:
+
+* :func:`learning_curves` — training loss against optimiser step, one line per
+  run, each smoothed by a moving average (the raw curve faint behind it);
+* :func:`pr_curves` — precision and recall against the decision threshold;
+* :func:`spectrogram` — a dB magnitude (or any ``(freq, frames)`` map, e.g. a
+  harmonic mask) with time (s) and frequency (Hz) axes and a colour bar. The
+  caller computes the STFT (:mod:`weakmir.audio.spectral`): this module is a
+  leaf and draws what it is given;
+* :func:`piano_roll` — note probabilities ``(instruments, 88, frames)``, time
+  against MIDI pitch, one panel per instrument.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    _plt().close(fig)
+    return buf.getvalue()
+
+
+def smooth(y, width: int) -> np.ndarray:
+    """Moving average over ``width`` points (shorter at the start), shape of ``y``."""
+    y = np.asarray(y, dtype=float)
+    if width <= 1 or len(y) == 0:
+        return y
+    c = np.cumsum(np.insert(y, 0, 0.0))
+    i = np.arange(1, len(y) + 1)
+    lo = np.maximum(i - width, 0)
+    return (c[i] - c[lo]) / (i - lo)
+
+
+def learning_curves(curves: dict, title: str, ylabel: str = "training loss", points: int = 20,
+                    log_y: bool = False) -> bytes:
+    """``{run: per-step losses}`` as one figure: step on x, loss on y, a legend of runs.
+
+    Each curve is smoothed over 1/``points`` of the longest one (the raw values faint behind it).
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    longest = max((len(v) for v in curves.values()), default=1)
+    width = max(1, longest // points)
+    for k, (name, v) in enumerate(curves.items()):
+        v = np.asarray(v, dtype=float)
+        if not len(v):
+            continue
+        x = np.arange(1, len(v) + 1)
+        line, = ax.plot(x, smooth(v, width), label=name, color=f"C{k % 10}", lw=1.6)
+        ax.plot(x, v, color=line.get_color(), alpha=0.15, lw=0.8)
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel(ylabel + (f" (moving average, {width} steps)" if width > 1 else ""))
+    ax.set_title(title)
+    if log_y:
+        ax.set_yscale("symlog")
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(fontsize=8, loc="upper right")
+    return _png(fig)
+
+
+def pr_curves(curves: dict, title: str) -> bytes:
+    """``{class: [{"threshold", "precision", "recall"}, ...]}``: one panel per class, precision and
+    recall against the threshold, both axes 0-1."""
+    plt = _plt()
+    n = max(len(curves), 1)
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n + 0.6, 2.8), sharey=True, squeeze=False)
+    for ax, (name, pts) in zip(axes[0], curves.items()):
+        th = [p["threshold"] for p in pts]
+        ax.plot(th, [p["precision"] for p in pts], label="precision", color="C0")
+        ax.plot(th, [p["recall"] for p in pts], label="recall", color="C3")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("threshold")
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("precision / recall")
+    axes[0][-1].legend(fontsize=8, loc="lower left")
+    fig.suptitle(title, fontsize=11)
+    return _png(fig)
+
+
+def spectrogram(values: np.ndarray, sample_rate: int, hop_length: int, title: str, colorbar: str = "dB",
+                vmin: float | None = None, vmax: float | None = None, fmax: float | None = None,
+                cmap: str = "magma") -> bytes:
+    """A ``(freq, frames)`` map (bins from 0 to Nyquist) with time (s) and frequency (Hz) axes and a
+    colour bar labelled ``colorbar``; ``fmax`` crops the frequency axis."""
+    plt = _plt()
+    values = np.asarray(values, dtype=float)
+    F, T = values.shape
+    nyq = sample_rate / 2
+    fig, ax = plt.subplots(figsize=(6.4, 2.8))
+    im = ax.imshow(values, origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
+                   extent=(0, T * hop_length / sample_rate, 0, nyq))
+    ax.set_ylim(0, min(fmax or nyq, nyq))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("frequency (Hz)")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, label=colorbar, pad=0.02)
+    return _png(fig)
+
+
+def piano_roll(probs: np.ndarray, frame_rate: float, names, title: str = "transcription") -> bytes:
+    """Note probabilities ``(I, 88, frames)`` (piano keys A0..C8): one panel per instrument, time (s)
+    against MIDI pitch, a colour bar of probability."""
+    plt = _plt()
+    probs = np.asarray(probs, dtype=float)
+    I, _, N = probs.shape
+    fig, axes = plt.subplots(I, 1, figsize=(7.0, 1.6 * I + 0.8), sharex=True, squeeze=False)
+    for ax, p, name in zip(axes[:, 0], probs, names):
+        im = ax.imshow(p, origin="lower", aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
+                       extent=(0, N / frame_rate, 20.5, 108.5))
+        ax.set_ylabel(f"{name}\nMIDI pitch", fontsize=8)
+    axes[-1, 0].set_xlabel("time (s)")
+    axes[0, 0].set_title(title, fontsize=10)
+    fig.colorbar(im, ax=axes[:, 0].tolist(), label="note probability", pad=0.02)
+    return _png(fig)
+
+
+__all__ = ["smooth", "learning_curves", "pr_curves", "spectrogram", "piano_roll"]

@@ -1,0 +1,153 @@
+"""weakmir train on the user's own manifest: self-refine on a manifest from weakmir refine, score-supervised on
+a synth --preset slakh manifest. Each: the manifest is checked first, the loss went down, the artifacts are
+there, the checkpoints separate / transcribe a file, a re-run loads every stage, a killed run resumes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from weakmir.cli import main
+from weakmir.data.manifest import Manifest
+from weakmir.train import checkpoint
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "weakmir", *map(str, args)]
+
+
+@pytest.fixture(scope="module")
+def refined(pop_corpus, tmp_path_factory):
+    """A manifest written by weakmir refine (two rounds of a seconds-long classifier)."""
+    out, _, _, _ = pop_corpus
+    dest = tmp_path_factory.mktemp("refined")
+    assert main(["refine", str(out), "-o", str(dest), "--iterations", "1", "--steps", "6", "--batch-size", "4",
+                 "--quiet"]) == 0
+    return dest
+
+
+SR_SETS = ["--set", "separator.steps=12", "--set", "separator.examples_per_epoch=8", "--set", "sample_rate=22050"]
+
+
+def test_train_self_refine_on_a_refined_manifest(refined, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "self-refine", str(refined), "-o", str(run), "--recipe", "tiny", *SR_SETS,
+                 "--checkpoint-every", "3", "--quiet"]) == 0
+    assert "SDR avg" in capsys.readouterr().out
+    r = json.loads((run / "results.json").read_text())
+    s = r["summary"]
+    assert s["eval_split"] == "test" and np.isfinite(s["sdr_avg"]) and set(r["sdr"]) == {*s["sources"], "avg"}
+    assert r["recipe"]["separator"]["steps"] == 12  # the resolved recipe, --set applied
+    losses = r["learning_curves"]["separator"]
+    assert len(losses) == 12 and np.mean(losses[-3:]) < np.mean(losses[:3])
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert len([x for x in rows if x.startswith("separator,")]) == 12
+    assert (run / "report.html").is_file() and (run / "report_files" / "curve.png").is_file()
+    model, meta = checkpoint.load(run / "checkpoints" / "separator.ckpt")
+    assert meta["config"]["recipe"]["separator"] == r["recipe"]["separator"]
+    # the checkpoint separates a file
+    m = Manifest.read(refined)
+    mix = m.resolve(m.split("test")[0].mixture)
+    assert main(["separate", str(run / "checkpoints" / "separator.ckpt"), str(mix), "-o", str(tmp_path / "sep")]) == 0
+    assert sorted(p.stem for p in (tmp_path / "sep" / mix.stem).glob("*.wav")) == sorted(model.sources)
+    # the same command again loads the stage and writes the same results
+    capsys.readouterr()
+    assert main(["train", "self-refine", str(refined), "-o", str(run), "--recipe", "tiny", *SR_SETS]) == 0
+    assert "separator: loaded separator.ckpt" in capsys.readouterr().out
+    assert json.loads((run / "results.json").read_text())["sdr"] == r["sdr"]
+
+
+def test_train_self_refine_killed_mid_stage_resumes_to_the_same_weights(refined, tmp_path):
+    """SIGKILL once a resume checkpoint exists; the same command finishes the stage from it, and the weights
+    equal those of the uninterrupted run above (same recipe and seed)."""
+    args = ["train", "self-refine", refined, "-o", tmp_path / "whole", "--recipe", "tiny", *SR_SETS,
+            "--checkpoint-every", "3", "--quiet"]
+    subprocess.run(_cli(*args), check=True, capture_output=True, timeout=300)
+    args[4] = tmp_path / "killed"
+    p = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resume = tmp_path / "killed" / "checkpoints" / ".resume"
+    t0 = time.time()
+    while not list(resume.glob("*/last.ckpt")) and p.poll() is None and time.time() - t0 < 240:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    if not list(resume.glob("*/last.ckpt")):
+        pytest.fail("the run ended before its first resume checkpoint")
+    assert not (tmp_path / "killed" / "checkpoints" / "separator.ckpt").exists()
+    done = subprocess.run(_cli(*args[:-1]), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "resumed at step" in done.stdout
+    a = checkpoint.load(tmp_path / "whole" / "checkpoints" / "separator.ckpt")[0].state_dict()
+    b = checkpoint.load(tmp_path / "killed" / "checkpoints" / "separator.ckpt")[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not any(resume.iterdir())  # the resume folder goes once the stage is saved
+
+
+SS_SETS = ["--set", "train.steps=[12,6,4]", "--set", "supervised_steps=4"]
+
+
+def test_train_score_supervised_on_a_slakh_manifest(slakh_corpus, tmp_path, capsys):
+    corpus, _, _, _ = slakh_corpus
+    run = tmp_path / "run"
+    assert main(["train", "score-supervised", str(corpus), "-o", str(run), "--recipe", "tiny", *SS_SETS,
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "step 3" in out and out.count("\n") == 1  # --quiet: the summary line alone
+    r = json.loads((run / "results.json").read_text())
+    s = r["summary"]
+    assert s["eval_split"] == "test" and sorted(s["instruments"]) == ["bass", "distorted_guitar", "piano"]
+    assert list(r["sisdr"]) == ["input mixture", "step 2 (c-mix + h-mix)", "step 3 (fine-tune + AML + ATL)",
+                                "supervised"]
+    assert r["workers"] == {"workers": 2, "failed": {}}
+    c = r["learning_curves"]
+    assert len(c["transcriptor step 1"]) == 12 and np.mean(c["transcriptor step 1"][-3:]) < np.mean(c["transcriptor step 1"][:3])
+    assert len(c["fine-tune + AML + ATL"]) == 4 and len(c["supervised"]) == 4
+    ckpts = sorted(p.name for p in (run / "checkpoints").glob("*.ckpt"))
+    assert ckpts == ["fine-tune+AML+ATL.ckpt", "fine-tune+AML+ATL_transcriptor.ckpt", "isolated_c-mix+h-mix.ckpt",
+                     "supervised.ckpt", "transcriptor_step_1.ckpt"]
+    m = Manifest.read(corpus)
+    mix = m.resolve(m.split("test")[0].mixture)
+    assert main(["transcribe", str(run / "checkpoints" / "fine-tune+AML+ATL_transcriptor.ckpt"), str(mix), "-o",
+                 str(tmp_path / "tr")]) == 0
+    assert {p.name for p in (tmp_path / "tr" / mix.stem).iterdir()} >= {"piano.mid", "bass.mid", "pianoroll.png"}
+    assert main(["separate", str(run / "checkpoints" / "fine-tune+AML+ATL.ckpt"), str(mix), "-o",
+                 str(tmp_path / "sep")]) == 0
+    assert len(list((tmp_path / "sep" / mix.stem).glob("*.wav"))) == 3
+    # the same command again trains nothing: the workers and then the main process load all four stages
+    capsys.readouterr()
+    assert main(["train", "score-supervised", str(corpus), "-o", str(run), "--recipe", "tiny", *SS_SETS]) == 0
+    log = capsys.readouterr().out
+    main_log = [x for x in log.splitlines() if not x.startswith("[worker")]
+    assert sum(": loaded " in x for x in main_log) == 4 and " steps in " not in log
+
+
+def test_train_checks_the_manifest_before_any_work(pop_corpus, tmp_path, capsys):
+    corpus, _, _, _ = pop_corpus
+    d = json.loads((corpus / "manifest.json").read_text())
+    for t in d["tracks"]:
+        for s in t["stems"]:
+            s["notes"] = None
+    (corpus / "noscore.json").write_text(json.dumps(d))
+    run = tmp_path / "run"
+    assert main(["train", "score-supervised", str(corpus / "noscore.json"), "-o", str(run), "--recipe", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert "noscore.json: no track in split train has a score; score-supervised needs notes per stem" in err
+    assert err.count("\n") == 1 and not run.exists()
+    for t in d["tracks"]:
+        t["split"] = "test"
+    (corpus / "notrain.json").write_text(json.dumps(d))
+    assert main(["train", "self-refine", str(corpus / "notrain.json"), "-o", str(run), "--recipe", "tiny"]) == 2
+    assert "no track in split train" in capsys.readouterr().err and not run.exists()
+    assert main(["train", "self-refine", str(corpus), "-o", str(run), "--recipe", "tiny", "--set",
+                 "separator.stepz=3"]) == 2
+    assert "unknown key 'separator.stepz'" in capsys.readouterr().err and not run.exists()
+    assert main(["train", "self-refine", str(corpus), "-o", str(run), "--recipe", "nope"]) == 2
+    assert "unknown recipe 'nope' for self-refine; use one of paper, quick, tiny" in capsys.readouterr().err
+    os.remove(corpus / "noscore.json")
+    os.remove(corpus / "notrain.json")
