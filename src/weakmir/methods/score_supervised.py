@@ -350,7 +350,7 @@ def classifier_separator_step(pair: SeparatorWithCritic, batch, weights=None, al
     B, I = S.shape[:2]
     c = _frozen(cl, S.flatten(0, 1)).view(B, I, I, -1)  # (B, source, instrument, N)
     act = batch["roll"].amax(dim=2)  # (B, I, N)
-    eye = torch.eye(I, dtype=act.dtype)[None, :, :, None]
+    eye = torch.eye(I, dtype=act.dtype, device=act.device)[None, :, :, None]
     loss = _weighted(bce(eye * act[:, None], c), weights, 2).sum(dim=(1, 2)).mean()
     if alpha2:
         k = sep.magnitude_scale

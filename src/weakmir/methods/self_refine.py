@@ -20,7 +20,7 @@ What is here:
   relabel again; ``iterations`` times (the paper's proposed setting refines
   twice). Writes a new manifest (paths re-based, each stem's probabilities,
   new labels and the rule that decided them); the report of suspected
-  mislabels is :func:`weakmir.experiments.self_refine.refine_report`.
+  mislabels is :func:`weakmir.experiments.self_refine.refine_page`.
 
 Tables 1-3, Figure 4 and the learning curves on the embedded noisy pop corpus
 are :mod:`weakmir.experiments.self_refine`; ``weakmir train self-refine``
