@@ -447,6 +447,8 @@ def _cmd_experiment(a) -> int:
 
         r = score_experiment(a.preset, a.out, progress=not a.quiet, bach10=a.bach10, skip_bach10=a.no_bach10,
                              sets=a.sets, engine=engine)
+        if r is None:  # a rank other than 0 of a distributed run
+            return 0
         s = r["summary"]
         b10 = "skipped" if s["bach10_sisdr_gain"] is None else f"{s['bach10_sisdr_gain']:+.2f} dB"
         print(f"weakmir experiment score-supervised: SI-SDR mixture {s['sisdr_mixture']:.2f} / baseline "
@@ -457,6 +459,8 @@ def _cmd_experiment(a) -> int:
     from .experiments.self_refine import experiment
 
     r = experiment(a.preset, a.out, progress=not a.quiet, separator=a.separator, sets=a.sets, engine=engine)
+    if r is None:
+        return 0
     s = r["summary"]
     print(f"weakmir experiment self-refine: SDR clean {s['sdr_clean']:.2f} / noisy {s['sdr_noisy']:.2f} / refined "
           f"{s['sdr_refined']:.2f} dB, gap closed {s['gap_closed']:.0%}; multi-label acc clean "

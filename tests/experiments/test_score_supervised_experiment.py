@@ -53,10 +53,10 @@ def test_tiny_run_writes_the_contract_and_every_table_row(tiny_run):
     for row in on_disk["table2"].values():
         assert 0 <= row["false_positive_rate"] <= 1
     html = (out / "report.html").read_text()
-    # figures: 2 learning-curve plots, the mixture and per instrument estimate / reference / harmonic mask,
-    # each a PNG beside the page and embedded in it
+    # figures: 2 learning-curve plots, the mixture, the score and its transcription (piano rolls), per instrument
+    # estimate / reference / harmonic mask, each a PNG beside the page and embedded in it
     pngs = sorted((out / "report_files").glob("*.png"))
-    assert len(pngs) == 2 + 1 + 3 * len(inst)
+    assert len(pngs) == 2 + 1 + 2 + 3 * len(inst)
     assert "Table 1" in html and html.count('<img src="data:image/png;base64,') == len(pngs)
     for p in pngs:
         assert f'href="report_files/{p.name}"' in html and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

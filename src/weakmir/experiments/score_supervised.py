@@ -142,6 +142,7 @@ from ..methods.score_supervised import ScoreConfig, Stages, data_weights, harmon
 from ..metrics.separation import si_sdr
 from ..metrics.transcription import evaluate as note_scores
 from ..metrics.transcription import roll_to_notes
+from ..train.engine import global_rank
 from .stages import Engine, StageRunner, fingerprint, run_tasks
 
 METHOD = "score-supervised"
@@ -423,6 +424,7 @@ def experiment(preset: str, out, progress: bool = True, bach10=None, skip_bach10
     """Re-run Tables 1-2 of score-supervised_hung2021 on the embedded corpus (module docstring).
 
     ``preset``: a packaged recipe (tiny, quick, paper) or a YAML file; ``sets``: ``key.sub=value`` overrides.
+    Returns the results (None on ranks other than 0 of a distributed run).
     """
     from ..data.synth.build import SynthConfig, build_corpus
 
@@ -453,6 +455,8 @@ def experiment(preset: str, out, progress: bool = True, bach10=None, skip_bach10
     runner = _runner(out / "checkpoints", resolved, out / "corpus" / "manifest.json", log, engine)
     st = stages_for(runner, P, train, valid, weights)
     models = _stage_models(st, P, valid.tracks, log)
+    if global_rank() != 0:  # with several processes every rank trains, rank 0 alone scores and writes
+        return None
 
     table1 = {"input mixture": sisdr_table(None, test.tracks, inst)}
     for name, sep in models["separators"].items():
@@ -484,7 +488,8 @@ def experiment(preset: str, out, progress: bool = True, bach10=None, skip_bach10
     atomic_write_json(out / "results.json", results)
     runner.write_metrics(out / "metrics.csv")
     page = experiment_page(results)
-    example_figures(page, models["separators"][best], test, best, C.n_harmonics, C.tuning_hz)
+    example_figures(page, models["separators"][best], test, best, C.n_harmonics, C.tuning_hz,
+                    transcriptor=models["transcriptors"]["pre-train"])
     page.write(out)
     log(f"done: {out / 'results.json'}")
     return results
@@ -534,11 +539,12 @@ def experiment_page(r: dict):
 
 
 def example_figures(page, separator, test: ScoreClips, name: str, n_harmonics: int = 10, tuning_hz: float = 440.0,
-                    seconds: float = 8.0):
+                    seconds: float = 8.0, transcriptor=None):
     """Adds a section to ``page``: spectrograms of a test excerpt (mixture; per instrument estimate,
-    reference) and the harmonic mask of eq. 7, from the separator's own STFT setting."""
+    reference) and the harmonic mask of eq. 7, from the separator's own STFT setting; with a
+    ``transcriptor``, piano rolls of the score and of its transcription of the mixture."""
     from ..audio.spectral import db, magnitude
-    from ..report.figures import spectrogram
+    from ..report.figures import piano_roll, spectrogram
 
     if not test.tracks:
         return page
@@ -560,6 +566,13 @@ def example_figures(page, separator, test: ScoreClips, name: str, n_harmonics: i
                        "from the score (±1 bin).")
     sec.figure(spec(mix, "mixture"), f"mixture ({test.ids[0]})", "mixture")
     roll = torch.from_numpy(test.roll(notes, 0, T // hop + 1))[None]
+    if transcriptor is not None:
+        with torch.no_grad():
+            probs = transcriptor.transcribe(torch.from_numpy(np.ascontiguousarray(mix))[None])[0].numpy()
+        fps = sr / hop
+        sec.figure(piano_roll(roll[0].numpy(), fps, test.instruments, "score"), "the score (piano roll)", "score")
+        sec.figure(piano_roll(probs, fps, test.instruments, "step-1 transcriptor on the mixture"),
+                   "note probabilities of the step-1 transcriptor on the mixture", "transcription")
     H = harmonic_activity(roll, sr, n_fft, n_harmonics, tuning_hz)[0].numpy()  # (I, F, N)
     for k, inst in enumerate(test.instruments):
         sec.figure(spec(est[k], f"{inst}: estimate ({name})"), f"{inst}: estimate ({name})", f"{inst}-estimate")

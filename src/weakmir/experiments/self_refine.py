@@ -33,6 +33,7 @@ from ..files import atomic_write_json
 from ..infer.classify import classify
 from ..methods.self_refine import (RefineConfig, SeparatorConfig, mislabel_scores, relabel, train_classifier,
                                    train_separator)
+from ..train.engine import global_rank
 from .stages import Engine, StageRunner, fingerprint
 
 METHOD = "self-refine"
@@ -157,6 +158,7 @@ def experiment(preset: str, out, progress: bool = True, separator: str = "xumx",
     ``preset``: a packaged recipe (tiny, quick, paper) or a YAML file; ``sets``: ``key.sub=value`` overrides.
     ``separator``: ``"xumx"`` (CrossNet-Open-Unmix, the preset's size) or ``"hdemucs"`` (Hybrid Demucs v3
     at the preset's ``hdemucs`` size, same steps and batch, learning rate 3e-4 as Demucs uses, time-domain L1).
+    Returns the results (None on ranks other than 0 of a distributed run).
     """
     from ..data.synth.build import SynthConfig, build_corpus
 
@@ -170,6 +172,11 @@ def experiment(preset: str, out, progress: bool = True, separator: str = "xumx",
                                                            sample_rate=P.sample_rate, bleed=bleed, wrong_label=wrong,
                                                            merge=merge), progress=False)
     log(f"corpus: {len(manifest.tracks)} tracks")
+    rank0 = global_rank() == 0  # with several processes every rank trains, rank 0 alone scores and writes
+
+    def score(model) -> dict:
+        return sdr_table(model, manifest) if rank0 else {"avg": float("nan")}
+
     runner = StageRunner(out / "checkpoints", {**resolved, "separator_model": separator},
                          fingerprint(out / "corpus" / "manifest.json"), METHOD, log, engine or Engine())
     C = replace(P.classifier, sample_rate=P.sample_rate)
@@ -192,7 +199,7 @@ def experiment(preset: str, out, progress: bool = True, separator: str = "xumx",
     table2 = {}
     for name, kw in sep_runs.items():
         model, _, _ = train_separator(manifest, S, runner=runner, name=f"separator {name}", **kw)
-        table2[name] = sdr_table(model, manifest)
+        table2[name] = score(model)
         log(f"separator on {name} labels: SDR avg {table2[name]['avg']:.2f} dB")
 
     # ablations (Table 3)
@@ -213,7 +220,7 @@ def experiment(preset: str, out, progress: bool = True, separator: str = "xumx",
             table3[name] = {"avg": float("nan"), "error": str(e)}
             log(f"ablation {name}: not trainable ({e})")
             return None
-        table3[name] = sdr_table(model, manifest)
+        table3[name] = score(model)
         log(f"ablation {name}: SDR avg {table3[name]['avg']:.2f} dB")
         return model
 
@@ -234,6 +241,8 @@ def experiment(preset: str, out, progress: bool = True, separator: str = "xumx",
         labels_x = {kk: v["labels"] for kk, v in relabel(m_x, manifest, C.threshold, cache=cache).items()}
     ablation(f"self_refining_x{P.refine_x}", labels_x)
 
+    if not rank0:
+        return None
     clean, noisy, refined = table2["clean"]["avg"], table2["noisy"]["avg"], table2["psi_refined"]["avg"]
     label_quality = {k: mislabel_scores(manifest, d) for k, d in dec.items()}
     mis = label_quality["refined"]
