@@ -66,8 +66,8 @@ def learning_curves(curves: dict, title: str, ylabel: str = "training loss", poi
         line, = ax.plot(x, smooth(v, width), label=name, color=f"C{k % 10}", lw=1.6)
         ax.plot(x, v, color=line.get_color(), alpha=0.15, lw=0.8)
     ax.set_xlabel("optimiser step")
-    ax.set_ylabel(ylabel + (f" (moving average, {width} steps)" if width > 1 else ""))
-    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title + (f"\n(moving average over {width} steps; raw values faint)" if width > 1 else ""), fontsize=10)
     if log_y:
         ax.set_yscale("symlog")
     ax.grid(alpha=0.3)
@@ -93,7 +93,7 @@ def pr_curves(curves: dict, title: str) -> bytes:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("precision / recall")
     axes[0][-1].legend(fontsize=8, loc="lower left")
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(title, fontsize=11, y=1.03)
     return _png(fig)
 
 
