@@ -151,3 +151,23 @@ def test_train_checks_the_manifest_before_any_work(pop_corpus, tmp_path, capsys)
     assert "unknown recipe 'nope' for self-refine; use one of paper, quick, tiny" in capsys.readouterr().err
     os.remove(corpus / "noscore.json")
     os.remove(corpus / "notrain.json")
+
+
+def test_train_score_supervised_on_two_ddp_processes_writes_once(slakh_corpus, tmp_path):
+    """The CLI under Lightning's DDP launcher (2 gloo processes, which re-run the command): every stage trains
+    on both ranks (step 2's frozen critic leaves parameters without gradients: DDP's unused-parameter search is
+    on), rank 0 alone scores and writes, and the summary line is printed once."""
+    corpus, _, _, _ = slakh_corpus
+    run = tmp_path / "run"
+    p = subprocess.run(_cli("train", "score-supervised", corpus, "-o", run, "--recipe", "tiny", "--set",
+                            "train.steps=[8,4,4]", "--set", "supervised_steps=4", "--devices", 2, "--strategy", "ddp",
+                            "--quiet"), capture_output=True, text=True, timeout=400)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.count("weakmir train score-supervised:") == 1
+    assert sorted(x.name for x in (run / "checkpoints").glob("*.ckpt")) == [
+        "fine-tune+AML+ATL.ckpt", "fine-tune+AML+ATL_transcriptor.ckpt", "isolated_c-mix+h-mix.ckpt",
+        "supervised.ckpt", "transcriptor_step_1.ckpt"]
+    r = json.loads((run / "results.json").read_text())
+    assert len(r["learning_curves"]["transcriptor step 1"]) == 8 and r["workers"] is None  # no workers under DDP
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert sum(1 for x in rows if x.startswith("transcriptor step 1,") and x.split(",")[2]) == 8

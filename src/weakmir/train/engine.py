@@ -269,6 +269,10 @@ def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int
             return {"optimizer": opt, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss",
                                                        "interval": "epoch", "frequency": 1}}
 
+    if strategy == "ddp":
+        # a frozen critic (score-supervised step 2) or a separator's unused heads leave parameters without a
+        # gradient in some steps; plain DDP refuses that, so its unused-parameter search is on
+        strategy = "ddp_find_unused_parameters_true"
     _quiet_lightning()
     L.seed_everything(seed, workers=True, verbose=False)
     callbacks = []
