@@ -68,7 +68,7 @@ def test_train_self_refine_killed_mid_stage_resumes_to_the_same_weights(refined,
     equal those of the uninterrupted run above (same recipe and seed)."""
     args = ["train", "self-refine", refined, "-o", tmp_path / "whole", "--recipe", "tiny", *SR_SETS,
             "--checkpoint-every", "3", "--quiet"]
-    subprocess.run(_cli(*args), check=True, capture_output=True, timeout=300)
+    subprocess.run(_cli(*args), check=True, capture_output=True, timeout=900)
     args[4] = tmp_path / "killed"
     p = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     resume = tmp_path / "killed" / "checkpoints" / ".resume"
@@ -80,7 +80,7 @@ def test_train_self_refine_killed_mid_stage_resumes_to_the_same_weights(refined,
     if not list(resume.glob("*/last.ckpt")):
         pytest.fail("the run ended before its first resume checkpoint")
     assert not (tmp_path / "killed" / "checkpoints" / "separator.ckpt").exists()
-    done = subprocess.run(_cli(*args[:-1]), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(_cli(*args[:-1]), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "resumed at step" in done.stdout
     a = checkpoint.load(tmp_path / "whole" / "checkpoints" / "separator.ckpt")[0].state_dict()
@@ -161,7 +161,7 @@ def test_train_score_supervised_on_two_ddp_processes_writes_once(slakh_corpus, t
     run = tmp_path / "run"
     p = subprocess.run(_cli("train", "score-supervised", corpus, "-o", run, "--recipe", "tiny", "--set",
                             "train.steps=[8,4,4]", "--set", "supervised_steps=4", "--devices", 2, "--strategy", "ddp",
-                            "--quiet"), capture_output=True, text=True, timeout=400)
+                            "--quiet"), capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr[-3000:]
     assert p.stdout.count("weakmir train score-supervised:") == 1
     assert sorted(x.name for x in (run / "checkpoints").glob("*.ckpt")) == [
