@@ -143,7 +143,7 @@ from ..metrics.separation import si_sdr
 from ..metrics.transcription import evaluate as note_scores
 from ..metrics.transcription import roll_to_notes
 from ..train.engine import global_rank
-from .stages import Engine, StageRunner, fingerprint, run_tasks
+from .stages import Engine, StageRunner, fingerprint, run_tasks, stage_file
 
 METHOD = "score-supervised"
 STEP2 = {k: v for k, v in Stages.STEP2.items()}
@@ -299,7 +299,7 @@ def best_isolated(separators: dict, tracks_valid, instruments, record: Path | No
     if record is not None:
         h = hashlib.sha256()
         for name in sorted(separators):
-            f = record.parent / f"isolated_{name.replace(' + ', '+')}.ckpt"
+            f = record.parent / f"{stage_file(f'isolated {name}')}.ckpt"
             h.update(name.encode() + (f.read_bytes() if f.is_file() else b""))
         key = h.hexdigest()
         try:

@@ -33,7 +33,9 @@ from ..data.manifest import Manifest
 from ..data.scores import ScoreClips, manifest_instruments
 from ..errors import WeakmirError
 from ..files import atomic_write_json
+from ..methods.score_supervised import Stages
 from ..train.engine import global_rank
+from .score_supervised import stages_for
 from .stages import Engine, StageRunner, fingerprint, run_tasks
 
 METHODS = ("self-refine", "score-supervised")
@@ -162,23 +164,12 @@ def _score_data(manifest: Manifest, P, has_valid: bool):
     return train, valid, rates, weights
 
 
-def _step3_setup(C) -> str:
-    return {(False, False): "fine-tune", (True, False): "fine-tune + AML", (False, True): "fine-tune + ATL",
-            (True, True): "fine-tune + AML + ATL"}[(bool(C.alpha3), bool(C.beta3))]
-
-
-def _score_stages(runner, P, train, valid, weights):
-    from .score_supervised import stages_for
-
-    return stages_for(runner, P, train, valid, weights)
-
-
 def _score_models(st, P) -> dict:
     """Every stage of ``weakmir train score-supervised``: ``{"transcriptors": ..., "separators": ...}``."""
     C = P.train
     tr1 = st.transcriptor(C.steps[0])
     sep2 = st.isolated("c-mix + h-mix", tr1, C.steps[1])
-    setup = _step3_setup(C)
+    setup = Stages.step3_setup(C)
     tr3, sep3 = st.fine_tune(setup, tr1, "c-mix + h-mix", sep2, C.steps[2])
     sup = st.supervised(P.supervised_steps)
     return {"transcriptors": {"step 1": tr1, f"step 3 ({setup})": tr3},
@@ -201,7 +192,7 @@ def _score_task(task: str, resolved: dict, manifest_path: str, out: str, has_val
         runner = StageRunner(Path(out) / "checkpoints", resolved, fingerprint(manifest_path), "score-supervised",
                              (lambda msg: print(f"[worker {os.getpid()}] {msg}", flush=True)) if progress
                              else (lambda msg: None))
-        _TRAIN_TASKS[key] = _score_stages(runner, P, train, valid, weights)
+        _TRAIN_TASKS[key] = stages_for(runner, P, train, valid, weights)
     st, C = _TRAIN_TASKS[key], P.train
     if task == "supervised":
         st.supervised(P.supervised_steps)
@@ -211,7 +202,7 @@ def _score_task(task: str, resolved: dict, manifest_path: str, out: str, has_val
         return
     sep2 = st.isolated("c-mix + h-mix", tr1, C.steps[1])
     if task == "step 3":
-        st.fine_tune(_step3_setup(C), tr1, "c-mix + h-mix", sep2, C.steps[2])
+        st.fine_tune(Stages.step3_setup(C), tr1, "c-mix + h-mix", sep2, C.steps[2])
 
 
 def _score_supervised(manifest: Manifest, out: Path, recipe: str, sets, engine: Engine, log, t0,
@@ -241,7 +232,7 @@ def _score_supervised(manifest: Manifest, out: Path, recipe: str, sets, engine: 
                               P.workers, log)
         pool = {"workers": P.workers, "failed": failed}
     runner = StageRunner(out / "checkpoints", resolved, fingerprint(manifest.path), "score-supervised", log, engine)
-    models = _score_models(_score_stages(runner, P, train, valid, weights), P)
+    models = _score_models(stages_for(runner, P, train, valid, weights), P)
     if global_rank() != 0:
         return None
     split = info["eval_split"]

@@ -453,6 +453,11 @@ class Stages:
         self.runner, self.C, self.train, self.valid, self.weights = runner, config, train, valid, weights
         self.schedule = dict(schedule or {}) if valid is not None else {}
 
+    @classmethod
+    def step3_setup(cls, config: ScoreConfig) -> str:
+        """The :attr:`STEP3` setup whose adversarial terms ``config``'s α3 / β3 switch on."""
+        return next(k for k, v in cls.STEP3.items() if v == (bool(config.alpha3), bool(config.beta3)))
+
     def kwargs(self) -> dict:
         return model_kwargs(self.C, self.train.instruments)
 
@@ -529,8 +534,7 @@ def train_three_steps(manifest, config: ScoreConfig, out=None, progress: bool = 
     st = Stages(runner, config, data, weights=weights)
     tr1 = st.transcriptor(config.steps[0])
     sep2 = st.isolated("c-mix + h-mix", tr1, config.steps[1])
-    setup = {(False, False): "fine-tune", (True, False): "fine-tune + AML", (False, True): "fine-tune + ATL",
-             (True, True): "fine-tune + AML + ATL"}[(bool(config.alpha3), bool(config.beta3))]
+    setup = Stages.step3_setup(config)
     tr, sep = st.fine_tune(setup, tr1, "c-mix + h-mix", sep2, config.steps[2])
     if out is not None:
         out = Path(out)
