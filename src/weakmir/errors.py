@@ -7,6 +7,10 @@ says how to fix it. The CLI prints it as ``weakmir: error: ...`` and exits 2.
 
 from __future__ import annotations
 
+import logging
+
+LOG = logging.getLogger("weakmir")
+
 
 class WeakmirError(Exception):
     """Bad input or environment; the message names the thing and the fix."""
@@ -25,3 +29,18 @@ class ManifestError(WeakmirError):
 
 class SoundFontError(WeakmirError):
     """No usable General MIDI SoundFont or FluidSynth library."""
+
+
+def notice(message: str) -> None:
+    """Say one line about a conversion made to the user's input (resampled, mixed down, read short).
+
+    Logged as a warning on the ``weakmir`` logger: the CLI prints it as ``weakmir: note: ...`` on stderr;
+    a library user sees it through :mod:`logging` (Python's last-resort handler prints it to stderr).
+    """
+    LOG.warning(" ".join(str(message).split()))
+
+
+def interrupt(signum, frame) -> None:
+    """A SIGTERM handler that raises :class:`KeyboardInterrupt`, so ``finally`` blocks and atomic writes
+    clean up as on Ctrl-C (Python's default for SIGTERM exits without running them)."""
+    raise KeyboardInterrupt

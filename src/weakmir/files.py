@@ -85,3 +85,54 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         Path(tmp).write_bytes(data)
     return Path(path)
+
+
+def _same(a: Path, b: Path) -> bool:
+    """``a`` and ``b`` name one file (the same inode when both exist, else the same resolved path)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output_folder(out: str | os.PathLike, inputs=(), writes=(), overwrite: bool = False,
+                        option: str = "-o") -> Path:
+    """Check an output folder before any work, so a run never fails half-way for want of a place to write.
+
+    Refused, each with one line naming the folder and the fix: ``out`` (or a folder above it) is a
+    file; the nearest existing folder cannot be written (read-only file system, permissions: a
+    temporary file is made and removed there); ``out`` is one of ``inputs``; a file the verb writes
+    (``writes``, names relative to ``out``) is one of ``inputs``, unless ``overwrite``. Nothing is
+    created. Returns ``out`` as a :class:`~pathlib.Path`.
+    """
+    from .errors import WeakmirError
+
+    out = Path(out)
+    inputs = [Path(p) for p in inputs if p is not None]
+    for p in inputs:
+        if _same(out, p) and not p.is_dir():
+            raise WeakmirError(f"{out}: is the input file {p}, not a folder; give {option} a folder for the outputs")
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        what = "is a file" if probe == out else f"lies under {probe}, which is a file"
+        raise WeakmirError(f"{out}: {what}, not a folder; give {option} a folder (new or existing)")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".weakmir-write-test.", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise WeakmirError(f"{out}: cannot write in {probe} ({e.strerror or e}); give {option} a writable folder") from e
+    if not overwrite:
+        for name in writes:
+            dest = out / name
+            for p in inputs:
+                if _same(dest, p):
+                    raise WeakmirError(f"{dest}: would overwrite the input {p}; give {option} another folder, "
+                                       "or pass --overwrite to replace it")
+    return out

@@ -9,13 +9,15 @@ half-written file under the final name.
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
 
-from ..errors import AudioError
+from ..errors import AudioError, notice
 from ..files import atomic_path
 
 _FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3", ".aiff": "AIFF", ".aif": "AIFF"}
@@ -37,6 +39,69 @@ def info(path: str | os.PathLike) -> tuple[int, int, int]:
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
         raise AudioError(f"{path}: cannot decode audio ({e}); re-export it as wav or flac") from e
     return int(i.samplerate), int(i.channels), int(i.frames)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What :func:`check` found: ``sample_rate`` (Hz), ``channels``, ``frames`` (readable),
+    ``declared_frames`` (what a WAV header promised when the file is shorter, else ``frames``)."""
+
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+    declared_frames: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.frames < self.declared_frames
+
+
+def check(path: str | os.PathLike, sample_rate: int | None = None, channels: int | None = None,
+          max_channels: int | None = None) -> AudioInfo:
+    """Check an audio file a user gave before any work, without reading it all.
+
+    Refused with one line naming the file and the fix: missing, a folder, empty (0 bytes), not
+    decodable, no samples, a decode error near its end (a truncated FLAC / MP3 / OGG), or more than
+    ``max_channels`` channels. Said with :func:`weakmir.errors.notice` (the conversions a later
+    :func:`load` makes): a WAV shorter than its header says (read as the length it holds), a rate
+    other than ``sample_rate`` (resampled), a channel count other than ``channels`` (duplicated or
+    averaged; any other change is refused as :func:`to_channels` does).
+    """
+    path = Path(path)
+    _check_exists(path)
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: is empty (0 bytes); re-export or re-copy it")
+    try:
+        i = sf.info(str(path))
+        with sf.SoundFile(str(path)) as f:  # decode the last block: a file cut short fails here
+            if f.seekable() and f.frames > 0:
+                f.seek(max(0, f.frames - 4096))
+                f.read(4096, dtype="float32")
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise AudioError(f"{path}: cannot decode audio ({e}); it may be truncated or corrupt: re-export it as wav "
+                         "or flac") from e
+    sr, c, frames = int(i.samplerate), int(i.channels), int(i.frames)
+    if frames <= 0:
+        raise AudioError(f"{path}: holds no samples; re-export it")
+    declared = frames
+    m = re.search(r"^data : (\d+) \(should be (\d+)\)", i.extra_info or "", re.M)
+    if m and int(m.group(1)) > int(m.group(2)):
+        block = re.search(r"Block Align\s*:\s*(\d+)", i.extra_info)
+        declared = int(m.group(1)) // int(block.group(1)) if block and int(block.group(1)) else frames
+        notice(f"{path}: truncated: its header promises {declared / sr:.2f} s, the file holds {frames / sr:.2f} s; "
+               f"read as {frames / sr:.2f} s")
+    if max_channels is not None and c > max_channels:
+        raise AudioError(f"{path}: has {c} channels, at most {max_channels} are supported; downmix it to mono or "
+                         "stereo first")
+    if channels is not None and c != channels:
+        if c != 1 and channels != 1:
+            raise AudioError(f"{path}: has {c} channels, expected {channels}; downmix it to mono or stereo first")
+        how = "duplicated" if c == 1 else "averaged"
+        notice(f"{path}: {c} channel{'s' if c > 1 else ''}, {how} to {channels}")
+    if sample_rate is not None and sr != sample_rate:
+        notice(f"{path}: {sr} Hz, resampled to {sample_rate} Hz")
+    return AudioInfo(path, sr, c, frames, declared)
 
 
 def _finite(x: np.ndarray, path) -> np.ndarray:
