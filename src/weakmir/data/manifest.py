@@ -21,6 +21,13 @@ null when unknown), ``instruments`` (instrument names or null), ``notes``
 observed data) and ``provenance``.
 
 Paths are POSIX, relative to the manifest's folder (absolute ones are kept).
+Every path must lie inside the manifest's folder, or inside one of the
+folders listed in the optional top-level ``references_in_place`` (a dataset
+referenced where it lies, as ``weakmir dataset musdb-hq`` writes, or the
+corpus a refined manifest points back to; absolute or relative to the
+manifest's folder): a path like ``../../etc/passwd`` is an error naming the
+stem. The check is on the path as written (``..`` folded), not on where
+symbolic links lead.
 Two views of a track: :meth:`Track.observed_stems` (what a user of the noisy
 data sees) and :meth:`Track.clean_stems` (the true sources, when known).
 
@@ -164,6 +171,7 @@ class Manifest:
     stem_vocabulary: str = "stems4"
     tag_vocabulary: str = "openmic"
     name: str = ""
+    references_in_place: list[str] = field(default_factory=list)  # folders outside ``root`` its paths may use
     path: Path | None = field(default=None, compare=False, repr=False)  # the file it was read from, if any
 
     # -- paths ---------------------------------------------------------------
@@ -173,6 +181,16 @@ class Manifest:
             return None
         p = Path(path)
         return p if p.is_absolute() else self.root / p
+
+    def allowed_roots(self) -> list[Path]:
+        """The folders this manifest's paths may lie in: ``root`` and ``references_in_place``."""
+        return [Path(os.path.normpath(self.root))] + [
+            Path(os.path.normpath(self.resolve(p))) for p in self.references_in_place]
+
+    def outside(self, path: str) -> bool:
+        """True when ``path`` (as written, ``..`` folded) lies outside every :meth:`allowed_roots`."""
+        full = Path(os.path.normpath(self.resolve(path)))
+        return not any(full == r or r in full.parents for r in self.allowed_roots())
 
     def track(self, track_id: str) -> Track:
         for t in self.tracks:
@@ -216,26 +234,36 @@ class Manifest:
                     check_labels(s.true_labels, svocab, f"{ws} true_labels")
                 if s.corruption is not None and s.corruption.get("kind") not in CORRUPTION_KINDS:
                     raise ManifestError(f"{ws}: unknown corruption kind {s.corruption.get('kind')!r}; use one of {', '.join(CORRUPTION_KINDS)}")
-                if s.sample_rate <= 0 or s.channels <= 0 or s.frames < 0:
-                    raise ManifestError(f"{ws}: sample_rate, channels and frames must be positive")
-            if check_files:
-                paths = [("mixture", t.mixture), ("score", t.score)]
-                for s in t.stems:
-                    paths += [(f"stem {s.id!r} path", s.path), (f"stem {s.id!r} clean_path", s.clean_path),
-                              (f"stem {s.id!r} notes", s.notes), (f"stem {s.id!r} f0", s.f0)]
-                for what, p in paths:
-                    if p is not None and not self.resolve(p).exists():
-                        raise ManifestError(f"{w} {what}: file {self.resolve(p)} is missing; restore it or re-create the corpus")
+                if not all(isinstance(v, int) and v > 0 for v in (s.sample_rate, s.channels, s.frames)):
+                    raise ManifestError(f"{ws}: sample_rate, channels and frames must be positive integers "
+                                        f"(got {s.sample_rate}, {s.channels}, {s.frames}); re-create the manifest")
+            paths = [("mixture", t.mixture), ("score", t.score)]
+            for s in t.stems:
+                paths += [(f"stem {s.id!r} path", s.path), (f"stem {s.id!r} clean_path", s.clean_path),
+                          (f"stem {s.id!r} notes", s.notes), (f"stem {s.id!r} f0", s.f0)]
+            for what, p in paths:
+                if p is None:
+                    continue
+                if not isinstance(p, str) or not p:
+                    raise ManifestError(f"{w} {what}: {p!r} is not a path; give a file path or null")
+                if self.outside(p):
+                    raise ManifestError(f"{w} {what}: {p} lies outside the corpus folder {self.root}; move the file "
+                                        "into it, or list the folder it lies in under \"references_in_place\"")
+                if check_files and not self.resolve(p).is_file():
+                    raise ManifestError(f"{w} {what}: file {self.resolve(p)} is missing; restore it or re-create the corpus")
         return self
 
     # -- IO --------------------------------------------------------------------
     def to_dict(self) -> dict:
         sv, tv = vocabulary(self.stem_vocabulary), vocabulary(self.tag_vocabulary)
-        return {
+        d = {
             "format": FORMAT, "version": VERSION, "name": self.name,
             "stem_vocabulary": self.stem_vocabulary, "tag_vocabulary": self.tag_vocabulary,
             "tracks": [t.to_dict(sv, tv) for t in self.tracks],
         }
+        if self.references_in_place:
+            d["references_in_place"] = list(self.references_in_place)
+        return d
 
     def write(self, path: str | os.PathLike) -> Path:
         """Write atomically (temp file + rename) as indented JSON."""
@@ -247,16 +275,20 @@ class Manifest:
             raise ManifestError(f"{source}: not a weakmir manifest (missing \"format\": \"{FORMAT}\"); pass a manifest.json written by weakmir")
         if d.get("version") != VERSION:
             raise ManifestError(f"{source}: manifest version {d.get('version')!r} is not supported (this weakmir reads {VERSION}); re-create it")
-        unknown = set(d) - {"format", "version", "name", "stem_vocabulary", "tag_vocabulary", "tracks"}
+        unknown = set(d) - {"format", "version", "name", "stem_vocabulary", "tag_vocabulary", "tracks",
+                            "references_in_place"}
         if unknown:
             raise ManifestError(f"{source}: unknown top-level field(s) {sorted(unknown)}; remove them")
         tracks = d.get("tracks")
         if not isinstance(tracks, list):
             raise ManifestError(f"{source}: 'tracks' must be a list")
+        in_place = d.get("references_in_place", [])
+        if not isinstance(in_place, list) or not all(isinstance(p, str) and p for p in in_place):
+            raise ManifestError(f"{source}: 'references_in_place' must be a list of folder paths")
         return cls(
             tracks=[Track.from_dict(t, source) for t in tracks], root=root,
             stem_vocabulary=d.get("stem_vocabulary", "stems4"), tag_vocabulary=d.get("tag_vocabulary", "openmic"),
-            name=d.get("name", ""),
+            name=d.get("name", ""), references_in_place=list(in_place),
         )
 
     @classmethod
@@ -267,10 +299,14 @@ class Manifest:
             path = path / "manifest.json"
         if not path.exists():
             raise ManifestError(f"{path}: no such manifest; build one with 'weakmir synth OUT' or check the path")
+        if not path.is_file():
+            raise ManifestError(f"{path}: is a folder, not a manifest file; remove it or point to a manifest.json file")
         try:
             d = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ManifestError(f"{path}: malformed JSON ({e}); fix or re-create the manifest") from e
+        except OSError as e:
+            raise ManifestError(f"{path}: cannot read it ({e.strerror or e}); check its permissions") from e
         m = cls.from_dict(d, path.parent.resolve(), str(path)).validate(str(path), check_files)
         m.path = path
         return m

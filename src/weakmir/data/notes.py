@@ -94,4 +94,29 @@ def read_f0(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         a = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
     except ValueError as e:
         raise ManifestError(f"{path}: malformed f0 CSV ({e}); expected header {F0_HEADER}") from e
+    if a.size and a.shape[1] != 3:
+        raise ManifestError(f"{path}: f0 CSV rows need 3 columns, found {a.shape[1]}; expected header {F0_HEADER}")
+    if a.size and not np.isfinite(a).all():
+        row = int(np.argwhere(~np.isfinite(a))[0, 0]) + 2
+        raise ManifestError(f"{path}: NaN or infinite value on line {row}; write 0 Hz with voicing 0 for unvoiced frames")
+    if a.size and ((a[:, 1] < 0).any() or (np.diff(a[:, 0]) <= 0).any()):
+        raise ManifestError(f"{path}: f0 needs increasing times and frequencies >= 0 Hz; fix the file")
+    a = a.reshape(-1, 3)
     return a[:, 0], a[:, 1], a[:, 2]
+
+
+def read_midi_notes(path) -> np.ndarray:
+    """Every pitched note of a MIDI file as ``(n, 4)`` notes (drum tracks left out); one line naming the
+    file when it cannot be parsed."""
+    import pretty_midi
+
+    path = Path(path)
+    try:
+        pm = pretty_midi.PrettyMIDI(str(path))
+    except Exception as e:  # noqa: BLE001  (mido / pretty_midi raise many kinds on a corrupt file)
+        raise ManifestError(f"{path}: not a readable MIDI file ({type(e).__name__}: {e}); re-export it") from e
+    try:
+        return as_notes([(n.start, n.end, n.pitch, n.velocity) for i in pm.instruments if not i.is_drum
+                         for n in i.notes])
+    except ValueError as e:
+        raise ManifestError(f"{path}: {e}; re-export the MIDI file") from e

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...audio.io import check as audio_check
 from ...audio.io import info
 from ...errors import WeakmirError
 from ..labels import OPENMIC, STEMS4, LabelSet, instrument_tag
@@ -103,6 +104,26 @@ def aligned_score(piece: str | Path) -> list[np.ndarray]:
     return out
 
 
+def check(root: str | Path) -> list[Path]:
+    """Check a Bach10 folder before any work (its layout, each recording decodable, mono or stereo);
+    returns the piece folders. One line naming what is missing and the fix otherwise."""
+    root = Path(root)
+    if not root.is_dir():
+        raise WeakmirError(f"{root}: no such folder; point to the Bach10 root (the folder holding 01-AchGottundHerr/ ...)")
+    pieces = sorted(p for p in root.iterdir() if p.is_dir() and p.name[:2].isdigit() and "-" in p.name)
+    if not pieces:
+        raise WeakmirError(f"{root}: no Bach10 pieces (NN-Name/ folders, e.g. 01-AchGottundHerr/) found; check the path")
+    for piece in pieces:
+        name = piece.name
+        wavs = [piece / f"{name}.wav"] + [piece / f"{name}-{fn}.wav" for _, fn in INSTRUMENTS]
+        for f in wavs + [piece / f"{name}-GTF0s.mat"]:
+            if not f.is_file():
+                raise WeakmirError(f"{f}: missing from the Bach10 layout; restore it or remove the {name}/ folder")
+        for f in wavs:
+            audio_check(f, max_channels=2)
+    return pieces
+
+
 def load(root: str | Path, out: str | Path, notes: str = "gtnotes") -> Manifest:
     """Build ``out/manifest.json`` for a Bach10 folder; annotations go to ``out/annotations/``.
 
@@ -114,18 +135,11 @@ def load(root: str | Path, out: str | Path, notes: str = "gtnotes") -> Manifest:
     import scipy.io
 
     root, out = Path(root), Path(out)
-    if not root.is_dir():
-        raise WeakmirError(f"{root}: no such folder; point to the Bach10 root (the folder holding 01-AchGottundHerr/ ...)")
-    pieces = sorted(p for p in root.iterdir() if p.is_dir() and p.name[:2].isdigit() and "-" in p.name)
-    if not pieces:
-        raise WeakmirError(f"{root}: no Bach10 pieces (NN-Name/ folders) found; check the path")
+    pieces = check(root)
     tracks = []
     for piece in pieces:
         name = piece.name
         mix = piece / f"{name}.wav"
-        for f in [mix] + [piece / f"{name}-{fn}.wav" for _, fn in INSTRUMENTS] + [piece / f"{name}-GTF0s.mat"]:
-            if not f.exists():
-                raise WeakmirError(f"{f}: missing from the Bach10 layout; restore it or remove the {name}/ folder")
         sr, ch, frames = info(mix)
         f0s = scipy.io.loadmat(str(piece / f"{name}-GTF0s.mat"))["GTF0s"]
         notes_mat = piece / f"{name}-GTNotes.mat"
@@ -167,6 +181,6 @@ def load(root: str | Path, out: str | Path, notes: str = "gtnotes") -> Manifest:
             tags=LabelSet.complete(tags, OPENMIC), true_tags=tags,
             provenance={"dataset": "bach10", "root": str(root.resolve())},
         ))
-    m = Manifest(tracks=tracks, root=out.resolve(), name="Bach10")
+    m = Manifest(tracks=tracks, root=out.resolve(), name="Bach10", references_in_place=[str(root.resolve())])
     m.write(out / "manifest.json")
     return m

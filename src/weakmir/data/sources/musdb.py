@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...audio.io import info, save
+from ...audio.io import check, save
 from ...audio.stems import MUSDB_STREAMS, read_stems
 from ...errors import WeakmirError
 from ..labels import STEMS4, LabelSet
@@ -50,11 +50,22 @@ def _split(subset: str, name: str) -> str:
 
 
 def _stem(track_dir_rel: str, label: str, path: Path, noisy: bool, out_root: Path) -> Stem:
-    sr, ch, frames = info(path)
+    a = check(path, max_channels=2)  # decodable, not empty, mono or stereo
+    sr, ch, frames = a.sample_rate, a.channels, a.frames
     p = str(path.resolve())
     return Stem(id=label, path=p, sample_rate=sr, channels=ch, frames=frames,
                 labels=LabelSet.complete([label], STEMS4), true_labels=None if noisy else [label],
                 instruments=None, provenance={"file": path.name})
+
+
+def _same_shape(folder: Path, stems: list[Stem]) -> None:
+    """A track's stems share one rate and length (they sum to its mixture)."""
+    first = stems[0]
+    for s in stems[1:]:
+        if (s.sample_rate, s.frames) != (first.sample_rate, first.frames):
+            raise WeakmirError(f"{folder / s.provenance['file']}: {s.frames} frames at {s.sample_rate} Hz but "
+                               f"{first.provenance['file']} has {first.frames} at {first.sample_rate} Hz; a track's "
+                               "stems must be equally long: re-export them")
 
 
 def _check_root(root: Path, what: str) -> None:
@@ -78,6 +89,7 @@ def load_hq(root: str | Path, out: str | Path, noisy: bool = False) -> Manifest:
             if missing and not noisy:
                 raise WeakmirError(f"{d}: missing {', '.join(m + '.wav' for m in missing)}; restore them or remove the track folder")
             stems = [_stem(d.name, lab, p, noisy, out) for lab, p in files.items()]
+            _same_shape(d, stems)
             sr = stems[0].sample_rate
             mixture = d / "mixture.wav"
             frames = max(s.frames for s in stems)
@@ -88,7 +100,7 @@ def load_hq(root: str | Path, out: str | Path, noisy: bool = False) -> Manifest:
             ))
     if not tracks:
         raise WeakmirError(f"{root}: no track folders with {'/'.join(STEMS4)}.wav found; check the {what} path")
-    m = Manifest(tracks=tracks, root=out.resolve(), name=what)
+    m = Manifest(tracks=tracks, root=out.resolve(), name=what, references_in_place=[str(root.resolve())])
     m.write(out / "manifest.json")
     return m
 

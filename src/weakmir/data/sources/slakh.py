@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...audio.io import info, save
+from ...audio.io import check, info, save
 from ...audio.io import load as load_audio
 from ...errors import WeakmirError
 from ..labels import STEMS4, LabelSet, gm_instrument, instrument_stem
@@ -105,7 +105,8 @@ def load(root: str | Path, out: str | Path, keep=None, splits_file: str | Path |
             if not audio.exists():
                 raise WeakmirError(f"{audio}: missing from the Slakh layout; restore it or mark the stem "
                                    "audio_rendered: false")
-            sr, ch, frames = info(audio)
+            a = check(audio, max_channels=2)
+            sr, ch, frames = a.sample_rate, a.channels, a.frames
             notes_path = None
             midi = folder / meta.get("midi_dir", "MIDI") / f"{sid}.mid"
             if midi.exists() and not is_drum:
@@ -140,7 +141,7 @@ def load(root: str | Path, out: str | Path, keep=None, splits_file: str | Path |
                                         "uuid": meta.get("UUID"), "kept": list(keep) if keep else None}))
     if not tracks:
         raise WeakmirError(f"{root}: no track has {', '.join(keep) if keep else 'rendered stems'}; check --keep")
-    m = Manifest(tracks=tracks, root=out.resolve(), name="Slakh2100")
+    m = Manifest(tracks=tracks, root=out.resolve(), name="Slakh2100", references_in_place=[str(root.resolve())])
     m.write(out / "manifest.json")
     return m
 

@@ -46,7 +46,7 @@ import numpy as np
 from ...audio.effects import reverb, tilt
 from ...audio.io import save
 from ...errors import WeakmirError
-from ...files import atomic_write_text
+from ...files import atomic_write_text, check_output_folder
 from ..corruption import NoiseRates, apply_plan, drop_tags, plan_corruption
 from ..labels import OPENMIC, STEMS4, LabelSet, instrument_stem, instrument_tag
 from ..manifest import Manifest, Stem, Track
@@ -329,16 +329,31 @@ def build_corpus(out: str | os.PathLike, config: SynthConfig, progress: bool = T
     extra = tuple(str(find_soundfont(p)) for p in config.soundfonts)
     config = SynthConfig(**{**asdict(config), "soundfont": str(soundfont), "soundfonts": extra,
                             "splits": tuple(config.splits)})
-    if out.exists() and not out.is_dir():
-        raise WeakmirError(f"{out}: exists and is not a folder; choose another output folder")
+    check_output_folder(out, inputs=config.fonts, option="OUT")
     opts_path = out / "synth.json"
     if opts_path.exists():
         prev = json.loads(opts_path.read_text()).get("options")
         if prev != config.options():
             diff = sorted(k for k in config.options() if prev is None or prev.get(k) != config.options()[k])
             raise WeakmirError(f"{out}: was built with other options ({', '.join(diff)} differ); use a new folder or the same options to resume")
+    created, had_opts = not out.exists(), opts_path.exists()
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(opts_path, json.dumps({"options": config.options(), "weakmir": "synth"}, indent=1) + "\n")
+    try:
+        return _render(out, config, progress)
+    except BaseException:
+        # a run that failed (or was stopped) before any track was finished leaves the folder as it found it,
+        # so a corrected re-run is not refused as "built with other options"
+        if not any(_load_finished(out, config, i) is not None for i in range(config.tracks)):
+            if created:
+                shutil.rmtree(out, ignore_errors=True)
+            elif not had_opts:
+                opts_path.unlink(missing_ok=True)
+        raise
+
+
+def _render(out: Path, config: SynthConfig, progress: bool) -> tuple[Manifest, dict]:
+    """Render the tracks not yet finished in ``out`` and write the manifest (:func:`build_corpus`)."""
 
     t0 = time.perf_counter()
     records: dict[int, dict] = {}

@@ -70,6 +70,20 @@ def keep_stretches(notes: np.ndarray, plays: np.ndarray, stretch: float) -> np.n
     return notes[plays[np.minimum((notes[:, 0] / stretch).astype(int), len(plays) - 1)]]
 
 
+def check_soundfont(path: Path) -> Path:
+    """``path`` when it starts like a SoundFont 2 file (a RIFF ``sfbk`` chunk), before FluidSynth is asked
+    to load it (which prints its own errors and fails late)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError as e:
+        raise SoundFontError(f"{path}: cannot read the SoundFont ({e.strerror or e}); check its permissions") from e
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+        raise SoundFontError(f"{path}: not a SoundFont 2 file (no RIFF sfbk header); pass a General MIDI .sf2 file "
+                             "to --soundfont")
+    return path
+
+
 def find_soundfont(path: str | os.PathLike | None = None) -> Path:
     """The SoundFont to use: ``path`` (a file or a name in :data:`BUNDLED`), else
     ``$WEAKMIR_SOUNDFONT``, else a Debian default."""
@@ -82,13 +96,13 @@ def find_soundfont(path: str | os.PathLike | None = None) -> Path:
         p = Path(path)
         if not p.is_file():
             raise SoundFontError(f"{p}: SoundFont not found; pass an existing .sf2 file to --soundfont")
-        return p
+        return check_soundfont(p)
     env = os.environ.get("WEAKMIR_SOUNDFONT")
     if env:
         p = Path(env)
         if not p.is_file():
             raise SoundFontError(f"{p} (from $WEAKMIR_SOUNDFONT): SoundFont not found; fix or unset the variable")
-        return p
+        return check_soundfont(p)
     for c in SOUNDFONT_CANDIDATES:
         if Path(c).is_file():
             return Path(c)
