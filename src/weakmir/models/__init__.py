@@ -13,13 +13,29 @@ from ..errors import WeakmirError
 REGISTRY: dict[str, type] = {}
 
 
-def register(name: str):
+ROLES = ("separator", "transcriptor", "classifier")
+
+
+def register(name: str, role: str):
+    """Register a model class under ``name`` with its ``role`` (one of :data:`ROLES`: what the
+    inference verbs accept it for: ``weakmir separate`` a separator, ``weakmir transcribe`` a
+    transcriptor)."""
+    if role not in ROLES:
+        raise ValueError(f"model {name!r}: role {role!r} is not one of {ROLES}")
+
     def deco(cls):
         REGISTRY[name] = cls
         cls.registry_name = name
+        cls.role = role
         return cls
 
     return deco
+
+
+def role(name: str) -> str:
+    """The role of the registered model ``name``."""
+    registered()
+    return REGISTRY[name].role
 
 
 def registered() -> list[str]:

@@ -74,7 +74,7 @@ class _Block(nn.Module):
         return x + y
 
 
-@register("convnext")
+@register("convnext", "classifier")
 class ConvNeXtClassifier(nn.Module):
     def __init__(self, **kwargs):
         super().__init__()

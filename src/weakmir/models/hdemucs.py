@@ -17,7 +17,7 @@ from ..errors import WeakmirError
 from . import register
 
 
-@register("hdemucs")
+@register("hdemucs", "separator")
 class HDemucsSeparator(nn.Module):
     def __init__(self, sources=("vocals", "bass", "drums", "other"), audio_channels: int = 2,
                  sample_rate: int = 44100, channels: int = 8, **hdemucs_kwargs):

@@ -19,7 +19,7 @@ from ..audio.spectral import istft, stft
 from . import register
 
 
-@register("mask")
+@register("mask", "separator")
 class MaskSeparator(nn.Module):
     def __init__(self, sources=("vocals", "bass", "drums", "other"), audio_channels: int = 2,
                  sample_rate: int = 44100, n_fft: int = 1024, hop_length: int = 256, hidden: int = 16,

@@ -134,7 +134,7 @@ class _SpectrogramModel(nn.Module):
         return self.tcn(torch.log1p(mag))
 
 
-@register("tcn_transcriptor")
+@register("tcn_transcriptor", "transcriptor")
 class TCNTranscriptor(_SpectrogramModel):
     """Piano roll per instrument: ``(batch, freq, frames) -> (batch, instruments, 88, frames)`` probabilities."""
 
@@ -154,7 +154,7 @@ class TCNTranscriptor(_SpectrogramModel):
         return self(self.spectrogram(audio).abs())
 
 
-@register("tcn_classifier")
+@register("tcn_classifier", "classifier")
 class TCNClassifier(_SpectrogramModel):
     """Frame-wise instrument activity: ``(batch, freq, frames) -> (batch, instruments, frames)``."""
 
@@ -169,7 +169,7 @@ class TCNClassifier(_SpectrogramModel):
         return torch.sigmoid(self.logits(mag))
 
 
-@register("tcn_separator")
+@register("tcn_separator", "separator")
 class TCNSeparator(_SpectrogramModel):
     """TF masks per instrument; audio in, audio out for inference (see module docstring)."""
 

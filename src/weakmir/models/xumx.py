@@ -36,7 +36,7 @@ class _Branch(nn.Module):
         self.fc3 = nn.Sequential(nn.Linear(hidden, n_out, bias=False), nn.BatchNorm1d(n_out))
 
 
-@register("xumx")
+@register("xumx", "separator")
 class XUMX(nn.Module):
     def __init__(self, sources=("vocals", "bass", "drums", "other"), audio_channels: int = 2,
                  sample_rate: int = 44100, n_fft: int = 2048, hop_length: int = 512, hidden: int = 128,
