@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "weakmir"
 
 # the layer of each top-level part; a module may import its own layer, lower layers and the leaves
 LAYER = {"errors": 0, "files": 0, "config": 0, "__init__": 0, "__main__": 7,
-         "audio": 1, "data": 2, "models": 3, "train": 4, "infer": 4, "evaluate": 4,
+         "audio": 1, "data": 2, "models": 3, "train": 4, "infer": 4, "evaluate": 4, "inputs": 4,
          "methods": 5, "experiments": 6, "cli": 7}
 LEAVES = {"metrics", "report"}  # import nothing of weakmir but errors / files (the bottom layer)
 

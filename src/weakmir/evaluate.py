@@ -28,7 +28,6 @@ atomically. A missing or length-mismatched estimate is a one-line error.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,8 @@ from .data.labels import OPENMIC, STEMS4
 from .data.manifest import Manifest
 from .data.notes import read_f0, read_notes
 from .errors import WeakmirError
-from .files import atomic_write_json, atomic_write_text
+from .files import atomic_write_json, atomic_write_text, check_output_folder
+from .inputs import audio_files, f0_estimate, notes_estimate, tag_scores
 from .report.page import markdown_table
 
 TASKS = ("separation", "pitch", "transcription", "tagging")
@@ -54,16 +54,22 @@ def _est_file(ests: Path, track: str, name: str, exts) -> Path:
                        f"write one file per {'source' if '.wav' in exts else 'stem'} under ESTS/<track>/")
 
 
+def reference_names(track, by: str) -> list[tuple[str, str]]:
+    """``(reference name, clean audio path)`` of each clean stem a reference sums: its stem id
+    (``by="stem"``) or its single true label (``by="label"``; multi-label sources are left out)."""
+    out = []
+    for stem, path, labels in track.clean_stems():
+        if by == "stem":
+            out.append((stem.id, path))
+        elif len(labels) == 1:
+            out.append((labels[0], path))
+    return out
+
+
 def references(m: Manifest, track, by: str) -> dict[str, np.ndarray]:
     """Clean references ``(channels, time)``: per true stem label (``by="label"``) or per stem (``by="stem"``)."""
     refs: dict[str, np.ndarray] = {}
-    for stem, path, labels in track.clean_stems():
-        if by == "stem":
-            key = stem.id
-        elif len(labels) == 1:
-            key = labels[0]
-        else:
-            continue
+    for key, path in reference_names(track, by):
         x, _ = load(m.resolve(path), sample_rate=track.sample_rate)
         refs[key] = refs.get(key, 0) + x
     return {k: refs[k] for k in STEMS4 if k in refs} if by == "label" else refs
@@ -78,7 +84,8 @@ def _separation(m: Manifest, track, ests, pad: bool, by: str = "label") -> dict:
     names = list(refs)
     T = max(r.shape[1] for r in refs.values())
     C = max(r.shape[0] for r in refs.values())
-    ref = np.stack([np.pad(to_channels(refs[n], C), ((0, 0), (0, T - refs[n].shape[1]))) for n in names])
+    ref = np.stack([np.pad(to_channels(refs[n], C, path=f"reference {n!r}"), ((0, 0), (0, T - refs[n].shape[1])))
+                    for n in names])
     mixture = None
     if track.mixture:
         mixture, _ = load(m.resolve(track.mixture), sample_rate=track.sample_rate, channels=C)
@@ -125,7 +132,7 @@ def _pitch(m, track, ests, **_):
             et, ef, ev = rt, rf, rv
         else:
             p = _est_file(ests, track.id, s.id, (".csv", ".f0.csv"))
-            et, ef, ev = read_f0(p)
+            et, ef, ev = f0_estimate(p)
         out[s.id] = pitch.evaluate(rt, rf, et, ef, ref_voicing=rv, est_voicing=ev)
     return out
 
@@ -142,14 +149,7 @@ def _transcription(m, track, ests, **_):
             est = ref
         else:
             p = _est_file(ests, track.id, s.id, (".csv", ".notes.csv", ".mid"))
-            if p.suffix == ".mid":
-                import pretty_midi
-
-                pm = pretty_midi.PrettyMIDI(str(p))
-                est = np.array([(n.start, n.end, n.pitch, n.velocity) for i in pm.instruments if not i.is_drum
-                                for n in i.notes]).reshape(-1, 4)
-            else:
-                est = read_notes(p)
+            est = notes_estimate(p)
         out[s.id] = tr.evaluate(ref, est)
     return out
 
@@ -158,13 +158,7 @@ def _tagging(m: Manifest, tracks, ests) -> tuple[dict, dict]:
     from .metrics import classification as cl
 
     if ests != "oracle":
-        path = Path(ests)
-        if not path.is_file():
-            raise WeakmirError(f"{path}: tagging estimates must be a JSON file {{track_id: {{class: score}}}}")
-        try:
-            scores = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise WeakmirError(f"{path}: malformed JSON ({e})") from e
+        scores = tag_scores(ests)
     y, s, mask, per = [], [], [], {}
     for t in tracks:
         if t.true_tags is not None:
@@ -192,14 +186,39 @@ def _tagging(m: Manifest, tracks, ests) -> tuple[dict, dict]:
     return per, res
 
 
+def check_estimates(task: str, m: Manifest, tracks, ests: Path | str, by: str = "label") -> None:
+    """Before any scoring: the reference audio of separation is mono or stereo and decodes, and every
+    estimate file the tracks need (``ests`` a folder; a baseline name has none) exists and reads (audio
+    checked by :func:`weakmir.inputs.audio_files`, f0 / notes parsed); one line naming the first bad one."""
+    for t in tracks:
+        if task == "separation":
+            audio_files([m.resolve(p) for _, p in reference_names(t, by)], max_channels=2)
+            if isinstance(ests, str):
+                continue
+            for name in dict.fromkeys(n for n, _ in reference_names(t, by)):
+                audio_files([_est_file(ests, t.id, name, (".wav", ".flac", ".ogg", ".mp3"))],
+                            sample_rate=t.sample_rate, max_channels=2)
+        elif task == "pitch":
+            for s in t.stems:
+                if s.f0 is not None and not s.hidden:
+                    f0_estimate(_est_file(ests, t.id, s.id, (".csv", ".f0.csv")))
+        elif task == "transcription":
+            for s in t.stems:
+                if s.notes is not None and not s.hidden and not s.provenance.get("is_drum"):
+                    notes_estimate(_est_file(ests, t.id, s.id, (".csv", ".notes.csv", ".mid")))
+
+
 def _mean(rows: list[dict]) -> dict:
     keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float))]
     return {k: float(np.mean([r[k] for r in rows])) for k in keys}
 
 
 def evaluate(task: str, refs: str | Path, ests: str | Path, out: str | Path, split: str | None = None,
-             pad: bool = False, progress: bool = True, by: str = "label") -> dict:
-    """Run one task; writes ``out/metrics.json`` and ``out/metrics.md``; returns the results dict."""
+             pad: bool = False, progress: bool = True, by: str = "label", overwrite: bool = False) -> dict:
+    """Run one task; writes ``out/metrics.json`` and ``out/metrics.md``; returns the results dict.
+
+    Everything is checked before any scoring: the manifest, ``out`` (a writable folder that would not
+    replace an input unless ``overwrite``) and every estimate file (:func:`check_estimates`)."""
     if task not in TASKS:
         raise WeakmirError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
     m = Manifest.read(refs)
@@ -214,6 +233,10 @@ def evaluate(task: str, refs: str | Path, ests: str | Path, out: str | Path, spl
         est_arg = Path(ests)
         if not est_arg.exists():
             raise WeakmirError(f"{est_arg}: no such estimates folder or file; check the path")
+    check_output_folder(out, inputs=[m.path] + ([] if isinstance(est_arg, str) else [est_arg]),
+                        writes=("metrics.json", "metrics.md"), overwrite=overwrite, option="--out")
+    if task != "tagging" and (isinstance(est_arg, Path) or task == "separation"):
+        check_estimates(task, m, tracks, est_arg, by)
     results: dict = {"task": task, "references": str(refs), "estimates": str(ests), "split": split, "tracks": {}}
     if task == "tagging":
         per, res = _tagging(m, tracks, est_arg)

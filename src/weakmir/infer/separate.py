@@ -142,8 +142,12 @@ def separate_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, ch
                 # model-rate span: chunk + context (+ a resampling margin), never beyond the file
                 a, b = max(0, s - context - margin), min(total, e + context + margin)
                 ia, ib = int(np.floor(a * sr_in / sr)), min(int(np.ceil(b * sr_in / sr)), f.frames)
-                f.seek(ia)
-                data = f.read(ib - ia, dtype="float32", always_2d=True).T
+                try:
+                    f.seek(ia)
+                    data = f.read(ib - ia, dtype="float32", always_2d=True).T
+                except (sf.LibsndfileError, RuntimeError) as e:
+                    raise AudioError(f"{path}: cannot decode audio at {ia / sr_in:.1f} s ({e}); it may be truncated "
+                                     "or corrupt: re-export it as wav or flac") from e
                 if not np.isfinite(data).all():
                     raise AudioError(f"{path}: contains NaN or infinite samples; repair the file")
                 x = to_channels(data, C, path=path)

@@ -1,0 +1,145 @@
+"""What a user hands a verb, checked before any work starts: one function per kind.
+
+============================  =========================  ==============================================
+kind                          function                   refused with one line naming it and the fix
+============================  =========================  ==============================================
+audio file                    :func:`audio_files`        missing, a folder, empty, undecodable, cut
+                                                         short (FLAC/MP3/OGG), more channels than the
+                                                         model takes; conversions (resampling, up- or
+                                                         down-mixing, a WAV shorter than its header)
+                                                         are said on stderr (:func:`~weakmir.errors.notice`)
+manifest                      :func:`manifest`           missing, a folder, malformed, empty, unknown
+                                                         labels or splits, files missing or outside the
+                                                         corpus folder (:mod:`weakmir.data.manifest`)
+checkpoint                    :func:`checkpoint`         missing, unreadable, not weakmir's, a model of
+                                                         another role (a transcriptor given to separate)
+notes / f0 / tags estimate    :func:`notes_estimate`,    unparsable, NaN or infinite values, tag scores
+                              :func:`f0_estimate`,       that are not probabilities
+                              :func:`tag_scores`
+output folder                 :func:`output_folder`      a file, not writable, an input, or would
+                                                         overwrite an input (unless ``overwrite``)
+output names                  :func:`output_names`       two inputs that would write one output folder
+numeric option                :func:`number`             outside its range
+============================  =========================  ==============================================
+
+Every function raises :class:`~weakmir.errors.WeakmirError` (the CLI prints ``weakmir: error: ...`` and
+exits 2) and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from .audio.io import AudioInfo
+from .audio.io import check as check_audio
+from .data.manifest import Manifest
+from .data.notes import read_f0, read_midi_notes, read_notes
+from .errors import WeakmirError
+from .files import check_output_folder
+
+output_folder = check_output_folder
+
+
+def number(value, option: str, low: float | None = None, high: float | None = None, low_open: bool = False,
+           high_open: bool = False):
+    """``value`` when it is a finite number in the range (``low``/``high`` inclusive unless ``*_open``);
+    else one line naming ``option``, the value and the range."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
+        hi = "" if high is None else f"{high:g}" + (")" if high_open else "]")
+        want = (f"in {lo}, {hi}" if low is not None and high is not None else
+                f"{'>' if low_open else '>='} {low:g}" if low is not None else f"{'<' if high_open else '<='} {high:g}")
+        raise WeakmirError(f"{option} {value}: must be a number {want}")
+    return value
+
+
+def audio_files(paths: Iterable, sample_rate: int | None = None, channels: int | None = None,
+                max_channels: int | None = None) -> list[AudioInfo]:
+    """:func:`weakmir.audio.io.check` every file (in order, stopping at the first bad one)."""
+    return [check_audio(p, sample_rate=sample_rate, channels=channels, max_channels=max_channels) for p in paths]
+
+
+def output_names(paths: Iterable, name: Callable[[Path], str], option: str = "-o") -> dict[str, Path]:
+    """``{output name: input}``; two inputs with one output name (``a/mix.flac``, ``b/mix.flac`` both
+    writing ``OUT/mix/``) are refused, so no result silently replaces another."""
+    seen: dict[str, Path] = {}
+    for p in map(Path, paths):
+        n = name(p)
+        if n in seen:
+            if os.path.realpath(seen[n]) == os.path.realpath(p):
+                raise WeakmirError(f"{p}: given twice; pass each file once")
+            raise WeakmirError(f"{p} and {seen[n]}: both would write to {option} .../{n}/; rename one, or run them "
+                               f"with different {option} folders")
+        seen[n] = p
+    return seen
+
+
+def manifest(path, check_files: bool = True) -> Manifest:
+    """:meth:`weakmir.data.manifest.Manifest.read` (validates everything, files included)."""
+    return Manifest.read(path, check_files=check_files)
+
+
+def manifest_file(path) -> Path:
+    """The manifest file a path names (a folder means its ``manifest.json``)."""
+    path = Path(path)
+    return path / "manifest.json" if path.is_dir() else path
+
+
+def checkpoint(path_or_name, role: str, verb: str):
+    """Load a checkpoint (or an untrained registered model by name) whose model has ``role``;
+    returns ``(model, meta)``. A model of another role is refused, naming the verb that takes it."""
+    from .train.checkpoint import load
+
+    model, meta = load(path_or_name)
+    has = getattr(model, "role", None)
+    if has != role:
+        takes = {"separator": "weakmir separate", "transcriptor": "weakmir transcribe",
+                 "classifier": "weakmir refine (its psi_N.ckpt)"}.get(has, "no verb")
+        raise WeakmirError(f"{path_or_name}: holds a {meta.get('model')} {has or 'model'}, not a {role}; {verb} "
+                           f"needs a {role} checkpoint ({has} checkpoints are for {takes})")
+    return model, meta
+
+
+def f0_estimate(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An f0 CSV (``time_s,frequency_hz,voicing``): finite, times increasing, Hz >= 0."""
+    return read_f0(path)
+
+
+def notes_estimate(path) -> np.ndarray:
+    """A notes CSV or a MIDI file (``.mid``/``.midi``) as ``(n, 4)`` notes."""
+    path = Path(path)
+    return read_midi_notes(path) if path.suffix.lower() in (".mid", ".midi") else read_notes(path)
+
+
+def tag_scores(path) -> dict[str, dict[str, float]]:
+    """A tag-scores JSON ``{track_id: {class: probability}}``; every score a number in [0, 1]."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeakmirError(f"{path}: tagging estimates must be a JSON file {{track_id: {{class: score}}}}")
+    try:
+        scores = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise WeakmirError(f"{path}: malformed JSON ({e}); write {{track_id: {{class: score}}}}") from e
+    if not isinstance(scores, dict) or not all(isinstance(v, dict) for v in scores.values()):
+        raise WeakmirError(f"{path}: expected {{track_id: {{class: score}}}}; write one object of scores per track")
+    for tid, per in scores.items():
+        for c, v in per.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 <= v <= 1.0):
+                raise WeakmirError(f"{path}: track {tid!r} class {c!r} has score {v!r}; scores must be probabilities "
+                                   "in [0, 1] (NaN, strings and logits are refused)")
+    return scores
+
+
+__all__ = ["number", "audio_files", "output_names", "manifest", "manifest_file", "checkpoint", "output_folder",
+           "f0_estimate", "notes_estimate", "tag_scores"]
