@@ -137,7 +137,7 @@ import torch
 from ..config import from_dict, load_recipe
 from ..data.scores import ScoreClips
 from ..errors import WeakmirError
-from ..files import atomic_write_json
+from ..files import atomic_write_json, check_output_folder
 from ..methods.score_supervised import ScoreConfig, Stages, data_weights, harmonic_activity
 from ..metrics.separation import si_sdr
 from ..metrics.transcription import evaluate as note_scores
@@ -384,12 +384,15 @@ def _data(manifest, P: ScorePreset, instruments=None):
 
 
 def _check_bach10(path: Path) -> None:
+    from ..data.sources.bach10 import check
+
     if not path.is_dir():
         raise WeakmirError(f"{path}: no Bach10 folder; pass --bach10 DIR (the folder holding 01-AchGottundHerr/ "
                            "...) or --no-bach10 to skip the real-recording evaluation")
-    if not any(path.iterdir()):
-        raise WeakmirError(f"{path}: the Bach10 folder is empty; pass the folder holding 01-AchGottundHerr/ ... "
-                           "or --no-bach10")
+    try:
+        check(path)
+    except WeakmirError as e:
+        raise WeakmirError(f"{e} (or pass --no-bach10)") from e
 
 
 def _bach10(P: ScorePreset, resolved: dict, out: Path, bach10: Path, log) -> dict:
@@ -439,6 +442,7 @@ def experiment(preset: str, out, progress: bool = True, bach10=None, skip_bach10
     bach10 = Path(bach10) if bach10 is not None else default_bach10()
     if not skip_bach10:  # checked before any work
         _check_bach10(bach10)
+    check_output_folder(out, inputs=[] if skip_bach10 else [bach10], option="--out")
     C = P.train
     manifest, _ = build_corpus(out / "corpus", SynthConfig(preset="slakh", tracks=P.tracks, seconds=P.seconds,
                                                            sample_rate=C.sample_rate), progress=False)

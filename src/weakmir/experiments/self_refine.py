@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,7 +28,7 @@ from ..data.labels import STEMS4
 from ..data.manifest import Manifest
 from ..data.mixing import RandomMixer, StemPool
 from ..errors import WeakmirError
-from ..files import atomic_write_json
+from ..files import atomic_write_json, check_output_folder
 from ..infer.classify import classify
 from ..methods.self_refine import (RefineConfig, SeparatorConfig, mislabel_scores, relabel, train_classifier,
                                    train_separator)
@@ -164,7 +163,7 @@ def experiment(preset: str, out, progress: bool = True, separator: str = "xumx",
 
     P, resolved = recipe(preset, sets)
     S = separator_config(P, separator)  # checks the name before any work
-    out = Path(out)
+    out = check_output_folder(out, option="--out")
     t0 = time.perf_counter()
     log = (lambda msg: print(f"[{time.perf_counter() - t0:7.1f} s] {msg}", flush=True)) if progress else (lambda msg: None)
     bleed, wrong, merge = P.noise
@@ -358,12 +357,12 @@ def refine_page(manifest: Manifest, decisions: dict, stats: dict, thumbnails: in
     return page
 
 
-def refine_and_report(manifest_path, out, config: RefineConfig, progress: bool = True):
+def refine_and_report(manifest_path, out, config: RefineConfig, progress: bool = True, overwrite: bool = False):
     """``weakmir refine``: :func:`weakmir.methods.self_refine.refine`, then ``out/report.md`` /
     ``out/report.html`` (figures beside)."""
     from ..methods.self_refine import refine
 
-    res = refine(manifest_path, out, config, progress=progress)
+    res = refine(manifest_path, out, config, progress=progress, overwrite=overwrite)
     refine_page(Manifest.read(manifest_path), res.decisions, res.stats).write(out)
     return res
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import WeakmirError
+from ..errors import WeakmirError, interrupt
 from ..train import checkpoint
 from ..train.engine import FitResult, fit, write_history_csv
 
@@ -164,9 +164,12 @@ class StageRunner:
 
 
 def _one_thread() -> None:
+    import signal
+
     import torch
 
     torch.set_num_threads(1)
+    signal.signal(signal.SIGTERM, interrupt)  # a stopped worker removes its temporary files as Ctrl-C does
 
 
 def run_tasks(tasks: dict, target, args: tuple, workers: int, log) -> tuple[dict, dict]:
@@ -181,7 +184,7 @@ def run_tasks(tasks: dict, target, args: tuple, workers: int, log) -> tuple[dict
     """
     import graphlib
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import ProcessPoolExecutor
 
     order = {name: i for i, name in enumerate(tasks)}
     sorter = graphlib.TopologicalSorter({name: tuple(needs) for name, needs in tasks.items()})
@@ -189,25 +192,42 @@ def run_tasks(tasks: dict, target, args: tuple, workers: int, log) -> tuple[dict
         sorter.prepare()
     except graphlib.CycleError as e:
         raise WeakmirError(f"stages need each other in a cycle ({' -> '.join(e.args[1])}); fix the stage list") from e
-    results, failed, running, ready = {}, {}, {}, []
+    results, failed = {}, {}
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread) as ex:
-        while True:
-            ready = sorted(set(ready) | set(sorter.get_ready()), key=order.get)
-            while ready and len(running) < workers:
-                name = ready.pop(0)
-                running[ex.submit(target, name, *args)] = name
-            if not running:
-                break  # all done, or what is left needs a task that failed
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for f in finished:
-                name = running.pop(f)
-                try:
-                    results[name] = f.result()
-                    sorter.done(name)
-                except Exception as e:  # noqa: BLE001  (any failure: the caller trains the task instead)
-                    failed[name] = f"{type(e).__name__}: {e}"
-                    log(f"{name}: failed in a worker ({failed[name]}); trained here instead")
+        try:
+            _schedule(ex, sorter, order, target, args, workers, log, results, failed)
+        except BaseException:
+            # stopped (Ctrl-C, SIGTERM) or failed here: stop the workers now rather than wait for their
+            # stages; each removes its temporary files and keeps its resume checkpoint
+            for proc in list((getattr(ex, "_processes", None) or {}).values()):
+                if proc.is_alive():
+                    proc.terminate()
+            ex.shutdown(wait=True, cancel_futures=True)
+            raise
     return results, failed
+
+
+def _schedule(ex, sorter, order, target, args, workers, log, results, failed) -> None:
+    """:func:`run_tasks`' loop: submit what is ready, collect what finishes (into ``results`` / ``failed``)."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    running, ready = {}, []
+    while True:
+        ready = sorted(set(ready) | set(sorter.get_ready()), key=order.get)
+        while ready and len(running) < workers:
+            name = ready.pop(0)
+            running[ex.submit(target, name, *args)] = name
+        if not running:
+            return  # all done, or what is left needs a task that failed
+        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+        for f in finished:
+            name = running.pop(f)
+            try:
+                results[name] = f.result()
+                sorter.done(name)
+            except Exception as e:  # noqa: BLE001  (any failure: the caller trains the task instead)
+                failed[name] = f"{type(e).__name__}: {e}"
+                log(f"{name}: failed in a worker ({failed[name]}); trained here instead")
 
 
 __all__ = ["fingerprint", "stage_file", "Engine", "StageRunner", "run_tasks"]

@@ -32,7 +32,7 @@ from pathlib import Path
 from ..data.manifest import Manifest
 from ..data.scores import ScoreClips, manifest_instruments
 from ..errors import WeakmirError
-from ..files import atomic_write_json
+from ..files import atomic_write_json, check_output_folder
 from ..methods.score_supervised import Stages
 from ..train.engine import global_rank
 from .score_supervised import stages_for
@@ -47,6 +47,9 @@ def _eval_split(manifest: Manifest, usable) -> str | None:
         if any(usable(t) for t in manifest.split(split)):
             return split
     return None
+
+
+RUN_FILES = ("results.json", "metrics.csv", "report.md", "report.html")  # what a run writes at its top
 
 
 def check_manifest(method: str, manifest: Manifest) -> dict:
@@ -82,12 +85,14 @@ def check_manifest(method: str, manifest: Manifest) -> dict:
 
 
 def train(method: str, manifest_path, out, recipe: str = "quick", sets=(), engine: Engine | None = None,
-          progress: bool = True) -> dict | None:
+          progress: bool = True, overwrite: bool = False) -> dict | None:
     """Train ``method`` on the manifest at ``manifest_path`` into ``out`` (module docstring); returns the
-    results (None on ranks other than 0)."""
+    results (None on ranks other than 0). ``out`` is checked first (:func:`weakmir.files.check_output_folder`:
+    a run never replaces its input manifest unless ``overwrite``)."""
     if method not in METHODS:
         raise WeakmirError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     manifest = Manifest.read(manifest_path)
+    check_output_folder(out, inputs=[manifest.path], writes=RUN_FILES, overwrite=overwrite, option="--out")
     engine = engine or Engine(progress=progress)
     out = Path(out)
     t0 = time.perf_counter()

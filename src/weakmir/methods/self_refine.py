@@ -63,7 +63,7 @@ from ..data.manifest import Manifest
 from ..data.mixing import MixDataset, RandomMixer, SeparationMixer, StemPool
 from ..data.targets import group_estimates
 from ..errors import WeakmirError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, check_output_folder
 from ..infer.classify import classify, decide
 from ..models import build
 from ..train import checkpoint
@@ -308,7 +308,8 @@ class RefineResult:
 
 
 def rebased(manifest: Manifest, out: Path) -> Manifest:
-    """A copy whose relative paths resolve from ``out``."""
+    """A copy whose relative paths resolve from ``out``; the input's folder (and the folders it references in
+    place) become the copy's ``references_in_place``."""
     d = manifest.to_dict()
 
     def fix(p):
@@ -316,6 +317,10 @@ def rebased(manifest: Manifest, out: Path) -> Manifest:
             return p
         return os.path.relpath(manifest.resolve(p), out.resolve())
 
+    if Path(os.path.normpath(manifest.root)) != Path(os.path.normpath(out.resolve())):
+        # the copy references the input's files where they lie: say so (weakmir.data.manifest)
+        d["references_in_place"] = [os.path.relpath(manifest.root, out.resolve())] + [fix(p) for p in
+                                                                                     manifest.references_in_place]
     for t in d["tracks"]:
         t["mixture"], t["score"] = fix(t["mixture"]), fix(t["score"])
         for s in t["stems"]:
@@ -348,13 +353,22 @@ def mislabel_scores(manifest: Manifest, decisions: dict) -> dict:
             "labels_exact_observed": right_observed / n if n else float("nan"), "multi_labelled": multi}
 
 
-def refine(manifest_path, out, config: RefineConfig = RefineConfig(), progress: bool = True) -> RefineResult:
+def refine_outputs(config: RefineConfig) -> tuple[str, ...]:
+    """The files :func:`refine` writes into its output folder (beside its report)."""
+    return ("manifest.json", "refine.json", "report.md", "report.html",
+            *(f"psi_{it + 1}.ckpt" for it in range(config.iterations)))
+
+
+def refine(manifest_path, out, config: RefineConfig = RefineConfig(), progress: bool = True,
+           overwrite: bool = False) -> RefineResult:
     """The self-refining loop (module docstring); writes ``out/manifest.json``, ``out/psi_<n>.ckpt`` and
-    ``out/refine.json``. ``RefineResult.decisions``: ``{(track, stem): {"probabilities", "labels", "rule"}}``."""
+    ``out/refine.json``. ``RefineResult.decisions``: ``{(track, stem): {"probabilities", "labels", "rule"}}``.
+    ``out`` is checked before any training: the input manifest is never replaced unless ``overwrite``."""
     out = Path(out)
     manifest = Manifest.read(manifest_path)
     if config.iterations < 1:
         raise WeakmirError(f"--iterations {config.iterations}: need at least 1")
+    check_output_folder(out, inputs=[manifest.path], writes=refine_outputs(config), overwrite=overwrite)
     overrides, histories, decisions = None, [], {}
     for it in range(config.iterations):
         model, kwargs, hist = train_classifier(manifest, config, labels_override=overrides, single_only=it > 0,

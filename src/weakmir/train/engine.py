@@ -300,7 +300,14 @@ def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int
     val_loader = (torch.utils.data.DataLoader(val_set, batch_size=batch_size, num_workers=num_workers,
                                               generator=torch.Generator())
                   if val_set is not None else None)
-    trainer.fit(module, val_dataloaders=val_loader, ckpt_path=resume, weights_only=False)  # our own file
+    try:
+        trainer.fit(module, val_dataloaders=val_loader, ckpt_path=resume, weights_only=False)  # our own file
+    except SystemExit:
+        # Lightning answers Ctrl-C / SIGTERM with sys.exit(1) after its teardown; give the caller the
+        # interrupt back, so it reports it (the resume checkpoint of run_dir is the last one saved)
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
     result.losses, result.val_losses, result.lrs = (list(module.history[k]) for k in ("losses", "val_losses", "lrs"))
     result.steps = int(trainer.global_step)
     result.stopped_early = bool(stop_patience) and stopper.stopped_epoch > 0
