@@ -1,18 +1,52 @@
-"""Command line: ``weakmir VERB ...`` — thin: parse, call one function, print.
+"""Command line: ``weakmir VERB ...`` — thin: parse, check the inputs, call one function, print.
 
 Errors a user can cause (bad file, label, option) print one line
-``weakmir: error: ...`` naming the thing and the fix, and exit with status 2.
+``weakmir: error: ...`` naming the thing and the fix, and exit with status 2;
+every verb checks its inputs and its output folder (:mod:`weakmir.inputs`)
+before any work. Conversions of the user's audio are said as
+``weakmir: note: ...`` on stderr. Ctrl-C or SIGTERM stops a verb with exit
+status 130, no partial file, and a line saying whether a re-run resumes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import __version__
-from .errors import WeakmirError
+from .errors import WeakmirError, interrupt
+
+
+class _UsageError(Exception):
+    """argparse's complaint about the command line, printed as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line (no usage block): ``weakmir VERB: ...; see --help``."""
+
+    def error(self, message):
+        raise _UsageError(f"{self.prog}: {message}; see '{self.prog} --help'")
+
+
+def _num(kind, option: str, low=None, high=None, low_open: bool = False, high_open: bool = False):
+    """An argparse type: ``kind`` (int or float) within the range (:func:`weakmir.inputs.number`)."""
+
+    def parse(s: str):
+        try:
+            v = kind(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{s!r} is not {'an integer' if kind is int else 'a number'}") from None
+        from .inputs import number
+
+        return number(v, option, low, high, low_open, high_open)
+
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def _rate(s: str) -> float:
@@ -51,9 +85,11 @@ def _add_synth(sub) -> None:
     p.add_argument("--preset", choices=["chorale", "pop", "slakh"], default="chorale",
                    help="chorale: four-part Bach chorales; pop: drums/bass/chords/vocals songs; slakh: piano, "
                         "distorted guitar and bass songs (the score-supervised paper's instrument set)")
-    p.add_argument("--tracks", type=int, default=20, help="number of tracks")
-    p.add_argument("--seconds", type=float, default=20.0, help="length of each track (at most), seconds")
-    p.add_argument("--sample-rate", type=int, default=44100, help="sample rate of the audio, Hz")
+    p.add_argument("--tracks", type=_num(int, "--tracks", 1), default=20, help="number of tracks")
+    p.add_argument("--seconds", type=_num(float, "--seconds", 0, low_open=True), default=20.0,
+                   help="length of each track (at most), seconds")
+    p.add_argument("--sample-rate", type=_num(int, "--sample-rate", 8000, 192000), default=44100,
+                   help="sample rate of the audio, Hz (8000 to 192000)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed and options give the same corpus")
     p.add_argument("--noise", type=_rate, default=0.0,
                    help="total label-noise rate, spread evenly over bleed / wrong label / merge")
@@ -66,13 +102,13 @@ def _add_synth(sub) -> None:
     p.add_argument("--rests", type=_rate, default=0.0,
                    help="chorale: chance that a voice rests through each stretch of 8 quarter notes (default 0: "
                         "whole chorales; the score-supervised experiment uses 0.3)")
-    p.add_argument("--timbre", type=float, default=0.0,
+    p.add_argument("--timbre", type=_num(float, "--timbre", 0, 12), default=0.0,
                    help="each part's spectral tilt is drawn from +-TIMBRE dB per octave above 500 Hz, so one "
                         "SoundFont patch sounds like many instruments (default 0: as rendered; 0 to 12)")
-    p.add_argument("--timbre-center", type=float, default=0.0,
+    p.add_argument("--timbre-center", type=_num(float, "--timbre-center", -12, 12), default=0.0,
                    help="the centre of that range, dB per octave: -3 with --timbre 11 draws from -14 to +8, for "
                         "patches brighter than the instruments they stand for (default 0; -12 to 12)")
-    p.add_argument("--room", type=float, default=0.0,
+    p.add_argument("--room", type=_rate, default=0.0,
                    help="the parts of each track share one reverberant room (pedalboard Reverb) whose wet level is "
                         "drawn from [0, ROOM] (default 0: dry)")
     p.add_argument("--splits", type=_splits, default=(0.8, 0.1, 0.1), help="train,valid,test fractions (by track)")
@@ -80,9 +116,10 @@ def _add_synth(sub) -> None:
                    help="General MIDI .sf2 file, or TimGM6mb (the one inside pretty_midi); give it again to add "
                         "SoundFonts, and each part plays one drawn at random (default: $WEAKMIR_SOUNDFONT or "
                         "Debian's FluidR3_GM.sf2)")
-    p.add_argument("--jobs", type=int, default=0, help="worker processes (0: one per core)")
+    p.add_argument("--jobs", type=_num(int, "--jobs", 0), default=0, help="worker processes (0: one per core)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_synth)
+    p.set_defaults(func=_cmd_synth, interrupted="the tracks finished so far are kept: re-run the same command to "
+                                                "resume")
 
 
 def _cmd_synth(a) -> int:
@@ -119,7 +156,7 @@ def _add_info(sub) -> None:
     )
     p.add_argument("manifests", type=Path, nargs="+", help="manifest.json files or folders holding one")
     p.add_argument("--json", action="store_true", help="print one JSON object per manifest")
-    p.set_defaults(func=_cmd_info)
+    p.set_defaults(func=_cmd_info, interrupted="nothing was written")
 
 
 def _cmd_info(a) -> int:
@@ -161,14 +198,18 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--pad", action="store_true", help="pad/trim estimates of another length (museval's padding)")
     p.add_argument("--by", choices=["label", "stem"], default="label",
                    help="separation references: one per stem label (vocals/bass/drums/other) or one per stem")
+    p.add_argument("--overwrite", action="store_true",
+                   help="allow metrics.json / metrics.md to replace an input file of the same name")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_evaluate)
+    p.set_defaults(func=_cmd_evaluate, interrupted="nothing was written (the metrics are written at the end): "
+                                                   "re-running starts over")
 
 
 def _cmd_evaluate(a) -> int:
     from .evaluate import evaluate
 
-    res = evaluate(a.task, a.refs, a.ests, a.out, split=a.split, pad=a.pad, progress=not a.quiet, by=a.by)
+    res = evaluate(a.task, a.refs, a.ests, a.out, split=a.split, pad=a.pad, progress=not a.quiet, by=a.by,
+                   overwrite=a.overwrite)
     agg = res["aggregate"]
     if a.task == "separation":
         avg = agg.get("avg", {})
@@ -207,7 +248,8 @@ def _add_dataset(sub) -> None:
     p.add_argument("--splits-file", type=Path, default=None,
                    help="slakh only: JSON {\"train\": [ids], \"validation\": [ids], \"test\": [ids]} "
                         "(e.g. Slakh2100-split2); default: the folder each track is in")
-    p.set_defaults(func=_cmd_dataset)
+    p.set_defaults(func=_cmd_dataset, interrupted="no manifest was written: re-running starts over (musdb keeps "
+                                                  "the tracks it already decoded)")
 
 
 def _cmd_dataset(a) -> int:
@@ -217,6 +259,11 @@ def _cmd_dataset(a) -> int:
         raise WeakmirError(f"--notes {a.notes} applies to bach10 only; drop it for {a.name}")
     if (a.keep or a.splits_file) and a.name != "slakh":
         raise WeakmirError(f"--keep / --splits-file apply to slakh only; drop them for {a.name}")
+    from .inputs import output_folder
+
+    if not a.root.is_dir():
+        raise WeakmirError(f"{a.root}: no such folder; pass the {a.name} dataset's root folder")
+    output_folder(a.out, inputs=[a.root], option="--out")
     loaders = {"bach10": lambda root, out: bach10.load(root, out, notes=a.notes), "musdb": musdb.load_stems, "musdb-hq": musdb.load_hq,
                "mdx23": lambda root, out: musdb.load_hq(root, out, noisy=True),
                "slakh": lambda root, out: slakh.load(root, out, keep=a.keep.split(",") if a.keep else None,
@@ -238,28 +285,44 @@ def _add_separate(sub) -> None:
     p.add_argument("checkpoint", help="checkpoint file or model name")
     p.add_argument("audio", type=Path, nargs="+", help="audio files (wav/flac/ogg/mp3)")
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
-    p.add_argument("--chunk-seconds", type=float, default=10.0, help="chunk length")
-    p.add_argument("--overlap-seconds", type=float, default=1.0, help="cross-faded overlap between chunks")
-    p.add_argument("--context-seconds", type=float, default=None,
+    p.add_argument("--chunk-seconds", type=_num(float, "--chunk-seconds", 0, low_open=True), default=10.0,
+                   help="chunk length (> 0, longer than the overlap)")
+    p.add_argument("--overlap-seconds", type=_num(float, "--overlap-seconds", 0), default=1.0,
+                   help="cross-faded overlap between chunks (>= 0)")
+    p.add_argument("--context-seconds", type=_num(float, "--context-seconds", 0), default=None,
                    help="extra audio read around each chunk (default: the model's receptive field, at least 0.5 s)")
-    p.add_argument("--normalize-lufs", type=float, default=None,
+    p.add_argument("--normalize-lufs", type=_num(float, "--normalize-lufs", -70, 0), default=None,
                    help="scale the input to this loudness first and the outputs back (default: the checkpoint's "
                         "training loudness when it has one, e.g. -14 for self-refine separators)")
     p.add_argument("--device", default="cpu", help="torch device")
-    p.set_defaults(func=_cmd_separate)
+    p.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file of the same path")
+    p.set_defaults(func=_cmd_separate, interrupted="no partial file was left, the files finished before are kept; "
+                                                   "separate does not resume: re-running separates every file again")
+
+
+def _output_name(path: Path) -> str:
+    """The folder of OUT a file's outputs go to: its name without the extension (or ``.stem.mp4``)."""
+    return path.name[:-len(".stem.mp4")] if path.name.endswith(".stem.mp4") else path.stem
 
 
 def _cmd_separate(a) -> int:
     from tqdm import tqdm
 
+    from . import inputs
     from .infer.separate import separate_file
-    from .train.checkpoint import load
 
-    model, meta = load(a.checkpoint)
+    if a.overlap_seconds >= a.chunk_seconds:
+        raise WeakmirError(f"--overlap-seconds {a.overlap_seconds} is not shorter than --chunk-seconds "
+                           f"{a.chunk_seconds}; give a longer chunk or a shorter overlap")
+    names = inputs.output_names(a.audio, _output_name)
+    model, meta = inputs.checkpoint(a.checkpoint, "separator", "weakmir separate")
+    inputs.output_folder(a.out, inputs=[*a.audio, Path(a.checkpoint)], overwrite=a.overwrite,
+                         writes=[f"{n}/{s}.wav" for n in names for s in model.sources])
+    inputs.audio_files(a.audio, sample_rate=model.sample_rate, channels=model.audio_channels)
     model.to(a.device)
     lufs = a.normalize_lufs if a.normalize_lufs is not None else meta.get("config", {}).get("normalize_lufs")
-    for path in tqdm(a.audio, desc="separate", unit="file", disable=len(a.audio) < 2, leave=False):
-        dest = a.out / (path.name[:-len(".stem.mp4")] if path.name.endswith(".stem.mp4") else path.stem)
+    for name, path in tqdm(names.items(), desc="separate", unit="file", disable=len(a.audio) < 2, leave=False):
+        dest = a.out / name
         files = separate_file(model, path, dest, a.chunk_seconds, a.overlap_seconds, a.context_seconds, a.device,
                               normalize_lufs=lufs)
         print(f"weakmir separate: {path} -> {dest}/ ({', '.join(files)})")
@@ -276,20 +339,29 @@ def _add_transcribe(sub) -> None:
     p.add_argument("checkpoint", type=Path, help="a tcn_transcriptor checkpoint (e.g. transcriptor_3.ckpt)")
     p.add_argument("audio", type=Path, nargs="+", help="audio files (any rate and channel count; mixed to mono)")
     p.add_argument("--out", "-o", type=Path, required=True, help="output folder")
-    p.add_argument("--threshold", type=float, default=0.5, help="note probability threshold")
-    p.add_argument("--min-frames", type=int, default=2, help="shortest note, in frames")
+    p.add_argument("--threshold", type=_num(float, "--threshold", 0, 1, True, True), default=0.5,
+                   help="note probability threshold, in (0, 1)")
+    p.add_argument("--min-frames", type=_num(int, "--min-frames", 1), default=2, help="shortest note, in frames")
     p.add_argument("--device", default="cpu")
-    p.set_defaults(func=_cmd_transcribe)
+    p.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file of the same path")
+    p.set_defaults(func=_cmd_transcribe, interrupted="no partial file was left, the files finished before are kept; "
+                                                     "transcribe does not resume: re-running transcribes every file "
+                                                     "again")
 
 
 def _cmd_transcribe(a) -> int:
+    from . import inputs
     from .infer.transcribe import transcribe_file
-    from .train.checkpoint import load
 
-    model, _ = load(a.checkpoint)
+    names = inputs.output_names(a.audio, _output_name)
+    model, _ = inputs.checkpoint(a.checkpoint, "transcriptor", "weakmir transcribe")
+    inputs.output_folder(a.out, inputs=[*a.audio, a.checkpoint], overwrite=a.overwrite,
+                         writes=[f"{n}/{f}" for n in names for f in (*(f"{i}.mid" for i in model.instruments),
+                                                                     "pianoroll.png")])
+    inputs.audio_files(a.audio, sample_rate=model.sample_rate, channels=1)
     model.to(a.device)
-    for path in a.audio:
-        dest = a.out / path.stem
+    for name, path in names.items():
+        dest = a.out / name
         notes = transcribe_file(model, path, dest, a.threshold, a.min_frames, a.device)
         counts = ", ".join(f"{k} {len(v)}" for k, v in notes.items())
         print(f"weakmir transcribe: {path} -> {dest}/ (notes: {counts})")
@@ -308,18 +380,23 @@ def _add_refine(sub) -> None:
     )
     p.add_argument("manifest", type=Path, help="manifest with noisy stem labels")
     p.add_argument("--out", "-o", type=Path, required=True, help="output folder")
-    p.add_argument("--iterations", type=int, default=2, help="self-refining rounds (the paper refines twice)")
-    p.add_argument("--steps", type=int, default=300, help="classifier training steps per round")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--iterations", type=_num(int, "--iterations", 1), default=2,
+                   help="self-refining rounds (the paper refines twice)")
+    p.add_argument("--steps", type=_num(int, "--steps", 1), default=300, help="classifier training steps per round")
+    p.add_argument("--batch-size", type=_num(int, "--batch-size", 1), default=8)
     p.add_argument("--preset", choices=["small", "tiny"], default="small", help="ConvNeXt size (tiny = paper, 27.8 M)")
-    p.add_argument("--threshold", type=float, default=0.9, help="probability for a label to be kept")
+    p.add_argument("--threshold", type=_num(float, "--threshold", 0, 1, low_open=True), default=0.9,
+                   help="probability for a label to be kept, in (0, 1]")
     p.add_argument("--loss", choices=["bce", "mae"], default="bce",
                    help="classifier loss: binary cross-entropy (default; trains in a CPU budget) or the paper's "
                         "mean absolute error")
     p.add_argument("--no-effects", action="store_true", help="random mixing without the effects chain")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true",
+                   help="allow OUT/manifest.json to replace the input manifest (refine CORPUS -o CORPUS)")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=_cmd_refine)
+    p.set_defaults(func=_cmd_refine, interrupted="no partial file was left; refine does not resume: re-running "
+                                                 "trains from the start")
 
 
 def _cmd_refine(a) -> int:
@@ -328,7 +405,7 @@ def _cmd_refine(a) -> int:
 
     cfg = RefineConfig(preset=a.preset, steps=a.steps, batch_size=a.batch_size, threshold=a.threshold,
                        iterations=a.iterations, effects=not a.no_effects, seed=a.seed, loss=a.loss)
-    res = refine_and_report(a.manifest, a.out, cfg, progress=not a.quiet)
+    res = refine_and_report(a.manifest, a.out, cfg, progress=not a.quiet, overwrite=a.overwrite)
     s = res.stats
     print(f"weakmir refine: {s['changed']} of {s['stems']} stems relabelled, {s['multi_labelled']} multi-labelled; "
           f"suspected-mislabel precision {s['mislabel_precision']:.3f}, recall {s['mislabel_recall']:.3f} "
@@ -347,9 +424,9 @@ def _add_engine(p) -> None:
                    help="devices per node: a count, 'auto', or a list like 0,1 (Lightning's); with more than one "
                         "give --strategy ddp")
     g.add_argument("--strategy", default="auto", help="auto, ddp, ... (Lightning's)")
-    g.add_argument("--num-nodes", type=int, default=1, help="machines (Lightning's; on Slurm, its launcher reads "
+    g.add_argument("--num-nodes", type=_num(int, "--num-nodes", 1), default=1, help="machines (Lightning's; on Slurm, its launcher reads "
                                                            "the job's environment)")
-    g.add_argument("--checkpoint-every", type=int, default=100, metavar="STEPS",
+    g.add_argument("--checkpoint-every", type=_num(int, "--checkpoint-every", 1), default=100, metavar="STEPS",
                    help="save a resume checkpoint every STEPS optimiser steps (and at the end of each stage)")
 
 
@@ -362,10 +439,12 @@ def _engine(a):
             devices = int(devices)
         elif "," in devices:
             devices = [int(x) for x in devices.split(",") if x.strip()]
-    if a.checkpoint_every < 1:
-        raise WeakmirError(f"--checkpoint-every {a.checkpoint_every}: give a positive number of steps")
     return Engine(accelerator=a.accelerator, devices=devices, strategy=a.strategy, num_nodes=a.num_nodes,
                   checkpoint_every=a.checkpoint_every, progress=not a.quiet)
+
+
+_RESUMES = ("the stages finished are kept and the one running resumes from its last checkpoint (saved every "
+            "--checkpoint-every steps): re-run the same command to resume")
 
 
 def _add_train(sub) -> None:
@@ -387,14 +466,16 @@ def _add_train(sub) -> None:
     p.add_argument("--recipe", default="quick",
                    help="a packaged recipe (tiny, quick, paper: recipes/METHOD/NAME.yaml) or a YAML file")
     _add_engine(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="allow the run's files (results.json, report.md, ...) to replace an input of the same path")
     p.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(func=_cmd_train, interrupted=_RESUMES)
 
 
 def _cmd_train(a) -> int:
     from .experiments.train import train
 
-    r = train(a.method, a.manifest, a.out, a.recipe, a.sets, _engine(a), progress=not a.quiet)
+    r = train(a.method, a.manifest, a.out, a.recipe, a.sets, _engine(a), progress=not a.quiet, overwrite=a.overwrite)
     if r is None:  # a rank other than 0 of a distributed run
         return 0
     s = r["summary"]
@@ -436,7 +517,7 @@ def _add_experiment(sub) -> None:
     p.add_argument("--out", "-o", type=Path, required=True)
     _add_engine(p)
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=_cmd_experiment)
+    p.set_defaults(func=_cmd_experiment, interrupted=_RESUMES)
 
 
 def _cmd_experiment(a) -> int:
@@ -469,7 +550,7 @@ def _cmd_experiment(a) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="weakmir",
         description="Train music models from the labels people actually have. "
                     "Run 'weakmir VERB --help' for each verb.",
@@ -488,20 +569,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Notes(logging.Handler):
+    """Prints the ``weakmir`` logger's notices (:func:`weakmir.errors.notice`) as ``weakmir: note: ...`` on
+    the current stderr."""
+
+    def emit(self, record):
+        print(f"weakmir: note: {record.getMessage()}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    log, notes = logging.getLogger("weakmir"), _Notes(logging.WARNING)
+    log.addHandler(notes)
+    log.propagate, propagate = False, log.propagate
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, interrupt) if on_main else None  # SIGTERM cleans up as Ctrl-C
+    args = None
     try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
+    except _UsageError as e:
+        print(f"{e}", file=sys.stderr)
+        return 2
     except WeakmirError as e:
         print(f"weakmir: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("weakmir: interrupted; re-run the same command to resume", file=sys.stderr)
+        what = getattr(args, "interrupted", "nothing was written")
+        print(f"weakmir {getattr(args, 'verb', '') or ''}: interrupted; {what}".replace("  ", " "), file=sys.stderr)
         return 130
+    finally:
+        log.removeHandler(notes)
+        log.propagate = propagate
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -169,9 +169,14 @@ def test_missing_soundfont_is_one_line_and_writes_nothing(tmp_path):
     assert not out.exists()
     bad = tmp_path / "bad.sf2"
     bad.write_bytes(b"not a soundfont")
+    with pytest.raises(SoundFontError, match=r"bad\.sf2: not a SoundFont 2 file"):  # read before FluidSynth
+        build_corpus(out, SynthConfig(tracks=1, seconds=2, soundfont=str(bad)), progress=False)
+    assert not out.exists()
     pytest.importorskip("fluidsynth")
+    bad.write_bytes(b"RIFF\x10\x00\x00\x00sfbk" + b"\x00" * 64)  # a header, then nothing FluidSynth can load
     with pytest.raises(SoundFontError, match=r"bad\.sf2: not a valid SoundFont"):
         build_corpus(out, SynthConfig(tracks=1, seconds=2, soundfont=str(bad)), progress=False)
+    assert not out.exists()  # synth.json went with the folder it made: the corrected run is not refused
 
 
 def test_slakh_preset_has_the_papers_three_instruments(tmp_path, chorale_corpus):

@@ -63,22 +63,27 @@ def test_train_self_refine_on_a_refined_manifest(refined, tmp_path, capsys):
     assert json.loads((run / "results.json").read_text())["sdr"] == r["sdr"]
 
 
-def test_train_self_refine_killed_mid_stage_resumes_to_the_same_weights(refined, tmp_path):
-    """SIGKILL once a resume checkpoint exists; the same command finishes the stage from it, and the weights
-    equal those of the uninterrupted run above (same recipe and seed)."""
+def test_train_self_refine_stopped_mid_stage_resumes_to_the_same_weights(refined, tmp_path):
+    """SIGTERM once a resume checkpoint exists: exit 130, a line saying a re-run resumes, no temporary file
+    left; the same command finishes the stage from the checkpoint, and the weights equal those of the
+    uninterrupted run above (same recipe and seed). (SIGKILL's resume: tests/train/test_engine.py.)"""
     args = ["train", "self-refine", refined, "-o", tmp_path / "whole", "--recipe", "tiny", *SR_SETS,
             "--checkpoint-every", "3", "--quiet"]
     subprocess.run(_cli(*args), check=True, capture_output=True, timeout=900)
     args[4] = tmp_path / "killed"
-    p = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     resume = tmp_path / "killed" / "checkpoints" / ".resume"
     t0 = time.time()
     while not list(resume.glob("*/last.ckpt")) and p.poll() is None and time.time() - t0 < 240:
         time.sleep(0.05)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=120)[1]
     if not list(resume.glob("*/last.ckpt")):
         pytest.fail("the run ended before its first resume checkpoint")
+    assert p.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "interrupted;" in err and "re-run the same command to resume" in err
+    left = [f for f in (tmp_path / "killed").rglob(".*") if f.name != ".resume"]
+    assert not left, left  # atomic writes removed their temporary files
     assert not (tmp_path / "killed" / "checkpoints" / "separator.ckpt").exists()
     done = subprocess.run(_cli(*args[:-1]), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
