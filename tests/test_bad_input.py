@@ -66,9 +66,9 @@ def _variant(world: Path, name: str, change) -> Path:
 def world(tmp_path_factory):
     """Every input the rows use, in one folder: a tiny corpus and bad variants of everything."""
     from weakmir.data.synth.build import SynthConfig, build_corpus
+    from weakmir.errors import SoundFontError
     from weakmir.models import build
     from weakmir.train.checkpoint import save
-    from weakmir.errors import SoundFontError
 
     w = tmp_path_factory.mktemp("world")
     try:
@@ -80,7 +80,9 @@ def world(tmp_path_factory):
     track = m["tracks"][0]
     stem = next(s for s in track["stems"] if s["f0"])
     save(w / "sep.ckpt", build("mask"), {})
-    save(w / "trans.ckpt", build("tcn_transcriptor", **dict(instruments=["piano"], n_fft=512, hop_length=256, channels=8, hidden=8, repeats=1, blocks=2)), dict(instruments=["piano"], n_fft=512, hop_length=256, channels=8, hidden=8, repeats=1, blocks=2))
+    kw = {"instruments": ["piano"], "n_fft": 512, "hop_length": 256, "channels": 8, "hidden": 8, "repeats": 1,
+          "blocks": 2}
+    save(w / "trans.ckpt", build("tcn_transcriptor", **kw), kw)
     (w / "garbage.ckpt").write_bytes(os.urandom(2000))
     sr = 44100
     for d in ("a", "b"):
@@ -129,7 +131,7 @@ def world(tmp_path_factory):
     (w / "bad_mid" / tid).mkdir(parents=True)
     (w / "bad_mid" / tid / f"{next(s for s in track['stems'] if s['notes'])['id']}.mid").write_bytes(
         b"MThd\x00\x00\x00\x06" + os.urandom(40))
-    (w / "nan_tags.json").write_text('{"%s": {"violin": NaN}}' % tid)
+    (w / "nan_tags.json").write_text(json.dumps({tid: {"violin": float("nan")}}))  # NaN, as json writes it
     (w / "str_tags.json").write_text(json.dumps({tid: {"violin": "high"}}))
     (w / "six_est" / tid).mkdir(parents=True)
     # a six-channel estimate for every reference label of the first track

@@ -36,7 +36,7 @@ from .audio.io import load, resample, to_channels
 from .data.labels import OPENMIC, STEMS4
 from .data.manifest import Manifest
 from .data.notes import read_f0, read_notes
-from .errors import WeakmirError
+from .errors import WeakmirError, notice
 from .files import atomic_write_json, atomic_write_text, check_output_folder
 from .inputs import audio_files, f0_estimate, notes_estimate, tag_scores
 from .report.page import markdown_table
@@ -106,6 +106,9 @@ def _separation(m: Manifest, track, ests, pad: bool, by: str = "label") -> dict:
             x = to_channels(x, C, path=p)
             if x.shape[1] != T and not pad:
                 raise WeakmirError(f"{p}: {x.shape[1]} samples but the reference has {T}; trim or pad it, or pass --pad")
+            if x.shape[1] != T:
+                notice(f"{p}: {x.shape[1]} samples, {'padded' if x.shape[1] < T else 'trimmed'} to the reference's {T} "
+                       "(--pad)")
             est.append(sep.pad_or_truncate(ref[0], x))
         est = np.stack(est)
     res = sep.evaluate_track(ref, est, track.sample_rate, names=names)
