@@ -348,7 +348,7 @@ def test_stopping_separate_leaves_no_partial_file_and_says_it_starts_over(sig, t
     from weakmir.train.checkpoint import save
 
     sr = 44100
-    sf.write(tmp_path / "long.wav", _tone(240, sr, 2), sr)
+    sf.write(tmp_path / "long.wav", _tone(120, sr, 2), sr, subtype="PCM_16")
     save(tmp_path / "sep.ckpt", build("mask"), {})
     out = tmp_path / "o"
     p = subprocess.Popen([sys.executable, "-m", "weakmir", "separate", str(tmp_path / "sep.ckpt"),

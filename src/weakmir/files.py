@@ -136,3 +136,25 @@ def check_output_folder(out: str | os.PathLike, inputs=(), writes=(), overwrite:
                     raise WeakmirError(f"{dest}: would overwrite the input {p}; give {option} another folder, "
                                        "or pass --overwrite to replace it")
     return out
+
+
+def read_json(path: str | os.PathLike, what: str, fix: str, missing: str = "check the path", error=None):
+    """The JSON in ``path``, or one line naming it: missing (``missing`` says what to do), a folder,
+    unreadable, or malformed (``fix`` says what to do). ``what`` names the kind of file; ``error`` is
+    the :class:`~weakmir.errors.WeakmirError` subclass raised."""
+    import json
+
+    from .errors import WeakmirError
+
+    error = error or WeakmirError
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{path}: no such {what}; {missing}")
+    if not path.is_file():
+        raise error(f"{path}: is a folder, not a {what} file; point to the file instead")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{path}: malformed JSON ({e}); {fix}") from e
+    except OSError as e:
+        raise error(f"{path}: cannot read it ({e.strerror or e}); check its permissions") from e

@@ -28,7 +28,6 @@ exits 2) and writes nothing.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Iterable
@@ -41,7 +40,7 @@ from .audio.io import check as check_audio
 from .data.manifest import Manifest
 from .data.notes import read_f0, read_midi_notes, read_notes
 from .errors import WeakmirError
-from .files import check_output_folder
+from .files import check_output_folder, read_json
 
 output_folder = check_output_folder
 
@@ -90,12 +89,6 @@ def manifest(path, check_files: bool = True) -> Manifest:
     return Manifest.read(path, check_files=check_files)
 
 
-def manifest_file(path) -> Path:
-    """The manifest file a path names (a folder means its ``manifest.json``)."""
-    path = Path(path)
-    return path / "manifest.json" if path.is_dir() else path
-
-
 def checkpoint(path_or_name, role: str, verb: str):
     """Load a checkpoint (or an untrained registered model by name) whose model has ``role``;
     returns ``(model, meta)``. A model of another role is refused, naming the verb that takes it."""
@@ -124,13 +117,8 @@ def notes_estimate(path) -> np.ndarray:
 
 def tag_scores(path) -> dict[str, dict[str, float]]:
     """A tag-scores JSON ``{track_id: {class: probability}}``; every score a number in [0, 1]."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeakmirError(f"{path}: tagging estimates must be a JSON file {{track_id: {{class: score}}}}")
-    try:
-        scores = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise WeakmirError(f"{path}: malformed JSON ({e}); write {{track_id: {{class: score}}}}") from e
+    scores = read_json(path, "tag-scores JSON", "write {track_id: {class: score}}",
+                       missing="tagging estimates are a JSON file {track_id: {class: score}}")
     if not isinstance(scores, dict) or not all(isinstance(v, dict) for v in scores.values()):
         raise WeakmirError(f"{path}: expected {{track_id: {{class: score}}}}; write one object of scores per track")
     for tid, per in scores.items():
@@ -141,5 +129,5 @@ def tag_scores(path) -> dict[str, dict[str, float]]:
     return scores
 
 
-__all__ = ["number", "audio_files", "output_names", "manifest", "manifest_file", "checkpoint", "output_folder",
+__all__ = ["number", "audio_files", "output_names", "manifest", "checkpoint", "output_folder",
            "f0_estimate", "notes_estimate", "tag_scores"]

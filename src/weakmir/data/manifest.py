@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ManifestError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, read_json
 from .labels import LabelSet, check_labels, vocabulary
 
 FORMAT = "weakmir.manifest"
@@ -297,16 +297,8 @@ class Manifest:
         path = Path(path)
         if path.is_dir():
             path = path / "manifest.json"
-        if not path.exists():
-            raise ManifestError(f"{path}: no such manifest; build one with 'weakmir synth OUT' or check the path")
-        if not path.is_file():
-            raise ManifestError(f"{path}: is a folder, not a manifest file; remove it or point to a manifest.json file")
-        try:
-            d = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ManifestError(f"{path}: malformed JSON ({e}); fix or re-create the manifest") from e
-        except OSError as e:
-            raise ManifestError(f"{path}: cannot read it ({e.strerror or e}); check its permissions") from e
+        d = read_json(path, "manifest", "fix or re-create the manifest", error=ManifestError,
+                      missing="build one with 'weakmir synth OUT' or check the path")
         m = cls.from_dict(d, path.parent.resolve(), str(path)).validate(str(path), check_files)
         m.path = path
         return m
