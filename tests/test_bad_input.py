@@ -353,7 +353,9 @@ def test_stopping_separate_leaves_no_partial_file_and_says_it_starts_over(sig, t
     out = tmp_path / "o"
     p = subprocess.Popen([sys.executable, "-m", "weakmir", "separate", str(tmp_path / "sep.ckpt"),
                           str(tmp_path / "long.wav"), "-o", str(out), "--chunk-seconds", "2"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         # as from a terminal: a test run in the background inherits SIGINT ignored
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.time()
     while not list(out.rglob(".*")) and p.poll() is None and time.time() - t0 < 120:
         time.sleep(0.02)
