@@ -30,31 +30,35 @@ def _check_exists(path: Path) -> None:
         raise AudioError(f"{path}: is a folder, not an audio file; pass the file inside it")
 
 
+DECODE_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError)  # what soundfile raises on a file it cannot read
+
+
+def decode_error(path, e: Exception, at: float | None = None) -> AudioError:
+    """The one-line error for audio soundfile could not decode (``at``: where, in seconds)."""
+    where = "" if at is None else f" at {at:.1f} s"
+    return AudioError(f"{path}: cannot decode audio{where} ({e}); it may be truncated or corrupt: re-export it as "
+                      "wav or flac")
+
+
 def info(path: str | os.PathLike) -> tuple[int, int, int]:
     """Return ``(sample_rate, channels, frames)`` without reading samples."""
     path = Path(path)
     _check_exists(path)
     try:
         i = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        raise AudioError(f"{path}: cannot decode audio ({e}); re-export it as wav or flac") from e
+    except DECODE_ERRORS as e:
+        raise decode_error(path, e) from e
     return int(i.samplerate), int(i.channels), int(i.frames)
 
 
 @dataclass(frozen=True)
 class AudioInfo:
-    """What :func:`check` found: ``sample_rate`` (Hz), ``channels``, ``frames`` (readable),
-    ``declared_frames`` (what a WAV header promised when the file is shorter, else ``frames``)."""
+    """What :func:`check` found: ``sample_rate`` (Hz), ``channels``, ``frames`` (the readable ones)."""
 
     path: Path
     sample_rate: int
     channels: int
     frames: int
-    declared_frames: int
-
-    @property
-    def truncated(self) -> bool:
-        return self.frames < self.declared_frames
 
 
 def check(path: str | os.PathLike, sample_rate: int | None = None, channels: int | None = None,
@@ -78,13 +82,11 @@ def check(path: str | os.PathLike, sample_rate: int | None = None, channels: int
             if f.seekable() and f.frames > 0:
                 f.seek(max(0, f.frames - 4096))
                 f.read(4096, dtype="float32")
-    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        raise AudioError(f"{path}: cannot decode audio ({e}); it may be truncated or corrupt: re-export it as wav "
-                         "or flac") from e
+    except DECODE_ERRORS as e:
+        raise decode_error(path, e) from e
     sr, c, frames = int(i.samplerate), int(i.channels), int(i.frames)
     if frames <= 0:
         raise AudioError(f"{path}: holds no samples; re-export it")
-    declared = frames
     m = re.search(r"^data : (\d+) \(should be (\d+)\)", i.extra_info or "", re.M)
     if m and int(m.group(1)) > int(m.group(2)):
         block = re.search(r"Block Align\s*:\s*(\d+)", i.extra_info)
@@ -95,13 +97,10 @@ def check(path: str | os.PathLike, sample_rate: int | None = None, channels: int
         raise AudioError(f"{path}: has {c} channels, at most {max_channels} are supported; downmix it to mono or "
                          "stereo first")
     if channels is not None and c != channels:
-        if c != 1 and channels != 1:
-            raise AudioError(f"{path}: has {c} channels, expected {channels}; downmix it to mono or stereo first")
-        how = "duplicated" if c == 1 else "averaged"
-        notice(f"{path}: {c} channel{'s' if c > 1 else ''}, {how} to {channels}")
+        notice(f"{path}: {c} channel{'s' if c > 1 else ''}, {channel_change(c, channels, path)} to {channels}")
     if sample_rate is not None and sr != sample_rate:
         notice(f"{path}: {sr} Hz, resampled to {sample_rate} Hz")
-    return AudioInfo(path, sr, c, frames, declared)
+    return AudioInfo(path, sr, c, frames)
 
 
 def _finite(x: np.ndarray, path) -> np.ndarray:
@@ -129,8 +128,8 @@ def load(
     _check_exists(path)
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        raise AudioError(f"{path}: cannot decode audio ({e}); re-export it as wav or flac") from e
+    except DECODE_ERRORS as e:
+        raise decode_error(path, e) from e
     if data.shape[0] == 0:
         raise AudioError(f"{path}: holds no samples; re-export it")
     x = _finite(np.ascontiguousarray(data.T), path)
@@ -153,9 +152,9 @@ def read_segment(path: str | os.PathLike, start: int, frames: int) -> np.ndarray
         with sf.SoundFile(str(path)) as f:
             f.seek(max(0, int(start)))
             data = f.read(int(frames), dtype="float32", always_2d=True, fill_value=0.0)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+    except DECODE_ERRORS as e:
         _check_exists(path)
-        raise AudioError(f"{path}: cannot decode audio ({e}); re-export it as wav or flac") from e
+        raise decode_error(path, e) from e
     return _finite(np.ascontiguousarray(data.T), path)
 
 
@@ -176,10 +175,18 @@ def to_channels(x: np.ndarray, channels: int, path=None) -> np.ndarray:
     c = x.shape[0]
     if c == channels:
         return x
-    if c == 1:
+    if channel_change(c, channels, path) == "duplicated":
         return np.repeat(x, channels, axis=0)
+    return x.mean(axis=0, keepdims=True)
+
+
+def channel_change(c: int, channels: int, path=None) -> str:
+    """How :func:`to_channels` turns ``c`` channels into ``channels`` (``c != channels``): ``"duplicated"``
+    (from mono) or ``"averaged"`` (to mono); any other change is refused, naming ``path``."""
+    if c == 1:
+        return "duplicated"
     if channels == 1:
-        return x.mean(axis=0, keepdims=True)
+        return "averaged"
     where = f"{path}: " if path is not None else ""
     raise AudioError(f"{where}has {c} channels, expected {channels}; downmix it to mono or stereo first")
 

@@ -10,6 +10,7 @@ import numpy as np
 import pyloudnorm
 
 from ..errors import AudioError
+from .io import decode_error
 
 DEFAULT_LUFS = -14.0
 _METERS: dict[int, pyloudnorm.Meter] = {}
@@ -62,7 +63,7 @@ def file_loudness(path, segment_seconds: float = 30.0) -> float:
     try:
         f = sf.SoundFile(str(path))
     except Exception as e:
-        raise AudioError(f"{path}: cannot decode audio ({e}); re-export it as wav or flac") from e
+        raise decode_error(path, e) from e
     with f:
         sr, C, N = f.samplerate, f.channels, f.frames
         T_g, step = 0.4, 0.25

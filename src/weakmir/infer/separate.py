@@ -27,7 +27,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from ..audio.io import resample, to_channels
+from ..audio.io import DECODE_ERRORS, decode_error, resample, to_channels
 from ..errors import AudioError, WeakmirError
 from ..files import atomic_path
 
@@ -109,8 +109,8 @@ def separate_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, ch
         raise AudioError(f"{path}: no such audio file; check the path")
     try:
         f = sf.SoundFile(str(path))
-    except (sf.LibsndfileError, RuntimeError) as e:
-        raise AudioError(f"{path}: cannot decode audio ({e}); re-export it as wav or flac") from e
+    except DECODE_ERRORS as e:
+        raise decode_error(path, e) from e
     gain = 1.0
     if normalize_lufs is not None:
         from ..audio.loudness import file_loudness
@@ -145,9 +145,8 @@ def separate_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, ch
                 try:
                     f.seek(ia)
                     data = f.read(ib - ia, dtype="float32", always_2d=True).T
-                except (sf.LibsndfileError, RuntimeError) as e:
-                    raise AudioError(f"{path}: cannot decode audio at {ia / sr_in:.1f} s ({e}); it may be truncated "
-                                     "or corrupt: re-export it as wav or flac") from e
+                except DECODE_ERRORS as e:
+                    raise decode_error(path, e, at=ia / sr_in) from e
                 if not np.isfinite(data).all():
                     raise AudioError(f"{path}: contains NaN or infinite samples; repair the file")
                 x = to_channels(data, C, path=path)
