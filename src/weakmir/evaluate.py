@@ -42,6 +42,9 @@ from .inputs import audio_files, f0_estimate, notes_estimate, tag_scores
 from .report.page import markdown_table
 
 TASKS = ("separation", "pitch", "transcription", "tagging")
+# the file names an estimate may have, ESTS/<track>/<name><ext>, first one found wins
+EXTENSIONS = {"separation": (".wav", ".flac", ".ogg", ".mp3"), "pitch": (".csv", ".f0.csv"),
+              "transcription": (".csv", ".notes.csv", ".mid")}
 BASELINES = ("oracle", "mixture")
 
 
@@ -99,7 +102,7 @@ def _separation(m: Manifest, track, ests, pad: bool, by: str = "label") -> dict:
     else:
         est = []
         for n in names:
-            p = _est_file(ests, track.id, n, (".wav", ".flac", ".ogg", ".mp3"))  # n: label or stem id
+            p = _est_file(ests, track.id, n, EXTENSIONS["separation"])  # n: label or stem id
             x, sr = load(p)
             if sr != track.sample_rate:
                 x = resample(x, sr, track.sample_rate)
@@ -123,19 +126,24 @@ def _separation(m: Manifest, track, ests, pad: bool, by: str = "label") -> dict:
     return out
 
 
+def scored_stems(task: str, track) -> list:
+    """The stems of ``track`` that ``task`` (pitch, transcription) scores: visible stems with f0, or with
+    notes and not drums."""
+    if task == "pitch":
+        return [s for s in track.stems if s.f0 is not None and not s.hidden]
+    return [s for s in track.stems if s.notes is not None and not s.hidden and not s.provenance.get("is_drum")]
+
+
 def _pitch(m, track, ests, **_):
     from .metrics import pitch
 
     out = {}
-    for s in track.stems:
-        if s.f0 is None or s.hidden:
-            continue
+    for s in scored_stems("pitch", track):
         rt, rf, rv = read_f0(m.resolve(s.f0))
         if ests == "oracle":
             et, ef, ev = rt, rf, rv
         else:
-            p = _est_file(ests, track.id, s.id, (".csv", ".f0.csv"))
-            et, ef, ev = f0_estimate(p)
+            et, ef, ev = f0_estimate(_est_file(ests, track.id, s.id, EXTENSIONS["pitch"]))
         out[s.id] = pitch.evaluate(rt, rf, et, ef, ref_voicing=rv, est_voicing=ev)
     return out
 
@@ -144,15 +152,12 @@ def _transcription(m, track, ests, **_):
     from .metrics import transcription as tr
 
     out = {}
-    for s in track.stems:
-        if s.notes is None or s.hidden or s.provenance.get("is_drum"):
-            continue
+    for s in scored_stems("transcription", track):
         ref = read_notes(m.resolve(s.notes))
         if ests == "oracle":
             est = ref
         else:
-            p = _est_file(ests, track.id, s.id, (".csv", ".notes.csv", ".mid"))
-            est = notes_estimate(p)
+            est = notes_estimate(_est_file(ests, track.id, s.id, EXTENSIONS["transcription"]))
         out[s.id] = tr.evaluate(ref, est)
     return out
 
@@ -193,22 +198,17 @@ def check_estimates(task: str, m: Manifest, tracks, ests: Path | str, by: str = 
     """Before any scoring: the reference audio of separation is mono or stereo and decodes, and every
     estimate file the tracks need (``ests`` a folder; a baseline name has none) exists and reads (audio
     checked by :func:`weakmir.inputs.audio_files`, f0 / notes parsed); one line naming the first bad one."""
+    read = {"pitch": f0_estimate, "transcription": notes_estimate}
     for t in tracks:
         if task == "separation":
-            audio_files([m.resolve(p) for _, p in reference_names(t, by)], max_channels=2)
-            if isinstance(ests, str):
-                continue
-            for name in dict.fromkeys(n for n, _ in reference_names(t, by)):
-                audio_files([_est_file(ests, t.id, name, (".wav", ".flac", ".ogg", ".mp3"))],
+            names = reference_names(t, by)
+            audio_files([m.resolve(p) for _, p in names], max_channels=2)
+            if isinstance(ests, Path):
+                audio_files([_est_file(ests, t.id, n, EXTENSIONS[task]) for n in dict.fromkeys(n for n, _ in names)],
                             sample_rate=t.sample_rate, max_channels=2)
-        elif task == "pitch":
-            for s in t.stems:
-                if s.f0 is not None and not s.hidden:
-                    f0_estimate(_est_file(ests, t.id, s.id, (".csv", ".f0.csv")))
-        elif task == "transcription":
-            for s in t.stems:
-                if s.notes is not None and not s.hidden and not s.provenance.get("is_drum"):
-                    notes_estimate(_est_file(ests, t.id, s.id, (".csv", ".notes.csv", ".mid")))
+        else:
+            for s in scored_stems(task, t):
+                read[task](_est_file(ests, t.id, s.id, EXTENSIONS[task]))
 
 
 def _mean(rows: list[dict]) -> dict:

@@ -187,10 +187,11 @@ class Manifest:
         return [Path(os.path.normpath(self.root))] + [
             Path(os.path.normpath(self.resolve(p))) for p in self.references_in_place]
 
-    def outside(self, path: str) -> bool:
-        """True when ``path`` (as written, ``..`` folded) lies outside every :meth:`allowed_roots`."""
+    def outside(self, path: str, roots: list[Path] | None = None) -> bool:
+        """True when ``path`` (as written, ``..`` folded) lies outside every one of ``roots`` (default:
+        :meth:`allowed_roots`; a caller checking many paths passes them once)."""
         full = Path(os.path.normpath(self.resolve(path)))
-        return not any(full == r or r in full.parents for r in self.allowed_roots())
+        return not any(full == r or r in full.parents for r in (roots or self.allowed_roots()))
 
     def track(self, track_id: str) -> Track:
         for t in self.tracks:
@@ -207,7 +208,7 @@ class Manifest:
         svocab, tvocab = vocabulary(self.stem_vocabulary), vocabulary(self.tag_vocabulary)
         if not self.tracks:
             raise ManifestError(f"{source}: holds no tracks; build a corpus (weakmir synth) or point to a non-empty manifest")
-        seen = set()
+        seen, roots = set(), self.allowed_roots()
         for t in self.tracks:
             w = f"{source}: track {t.id!r}"
             if not isinstance(t.id, str) or not t.id:
@@ -246,7 +247,7 @@ class Manifest:
                     continue
                 if not isinstance(p, str) or not p:
                     raise ManifestError(f"{w} {what}: {p!r} is not a path; give a file path or null")
-                if self.outside(p):
+                if self.outside(p, roots):
                     raise ManifestError(f"{w} {what}: {p} lies outside the corpus folder {self.root}; move the file "
                                         "into it, or list the folder it lies in under \"references_in_place\"")
                 if check_files and not self.resolve(p).is_file():
