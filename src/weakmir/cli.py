@@ -261,9 +261,7 @@ def _cmd_dataset(a) -> int:
         raise WeakmirError(f"--keep / --splits-file apply to slakh only; drop them for {a.name}")
     from .inputs import output_folder
 
-    if not a.root.is_dir():
-        raise WeakmirError(f"{a.root}: no such folder; pass the {a.name} dataset's root folder")
-    output_folder(a.out, inputs=[a.root], option="--out")
+    output_folder(a.out, inputs=[a.root], option="--out")  # each loader checks its root's layout
     loaders = {"bach10": lambda root, out: bach10.load(root, out, notes=a.notes), "musdb": musdb.load_stems, "musdb-hq": musdb.load_hq,
                "mdx23": lambda root, out: musdb.load_hq(root, out, noisy=True),
                "slakh": lambda root, out: slakh.load(root, out, keep=a.keep.split(",") if a.keep else None,
@@ -305,20 +303,30 @@ def _output_name(path: Path) -> str:
     return path.name[:-len(".stem.mp4")] if path.name.endswith(".stem.mp4") else path.stem
 
 
+def _inference_inputs(a, role: str, files, channels):
+    """separate / transcribe, before any work: distinct output names, a checkpoint of ``role``, an output
+    folder where none of ``files(model)`` (names in each OUT/<name>/) replaces an input, and every audio
+    file (``channels(model)``: the channels it is converted to). Returns ``({name: audio path}, model, meta)``."""
+    from . import inputs
+
+    names = inputs.output_names(a.audio, _output_name)
+    model, meta = inputs.checkpoint(a.checkpoint, role, f"weakmir {a.verb}")
+    inputs.output_folder(a.out, inputs=[*a.audio, Path(a.checkpoint)], overwrite=a.overwrite,
+                         writes=[f"{n}/{f}" for n in names for f in files(model)])
+    inputs.audio_files(a.audio, sample_rate=model.sample_rate, channels=channels(model))
+    return names, model, meta
+
+
 def _cmd_separate(a) -> int:
     from tqdm import tqdm
 
-    from . import inputs
     from .infer.separate import separate_file
 
     if a.overlap_seconds >= a.chunk_seconds:
         raise WeakmirError(f"--overlap-seconds {a.overlap_seconds} is not shorter than --chunk-seconds "
                            f"{a.chunk_seconds}; give a longer chunk or a shorter overlap")
-    names = inputs.output_names(a.audio, _output_name)
-    model, meta = inputs.checkpoint(a.checkpoint, "separator", "weakmir separate")
-    inputs.output_folder(a.out, inputs=[*a.audio, Path(a.checkpoint)], overwrite=a.overwrite,
-                         writes=[f"{n}/{s}.wav" for n in names for s in model.sources])
-    inputs.audio_files(a.audio, sample_rate=model.sample_rate, channels=model.audio_channels)
+    names, model, meta = _inference_inputs(a, "separator", lambda m: [f"{s}.wav" for s in m.sources],
+                                           lambda m: m.audio_channels)
     model.to(a.device)
     lufs = a.normalize_lufs if a.normalize_lufs is not None else meta.get("config", {}).get("normalize_lufs")
     for name, path in tqdm(names.items(), desc="separate", unit="file", disable=len(a.audio) < 2, leave=False):
@@ -350,15 +358,10 @@ def _add_transcribe(sub) -> None:
 
 
 def _cmd_transcribe(a) -> int:
-    from . import inputs
     from .infer.transcribe import transcribe_file
 
-    names = inputs.output_names(a.audio, _output_name)
-    model, _ = inputs.checkpoint(a.checkpoint, "transcriptor", "weakmir transcribe")
-    inputs.output_folder(a.out, inputs=[*a.audio, a.checkpoint], overwrite=a.overwrite,
-                         writes=[f"{n}/{f}" for n in names for f in (*(f"{i}.mid" for i in model.instruments),
-                                                                     "pianoroll.png")])
-    inputs.audio_files(a.audio, sample_rate=model.sample_rate, channels=1)
+    names, model, _ = _inference_inputs(a, "transcriptor", lambda m: [*(f"{i}.mid" for i in m.instruments),
+                                                                      "pianoroll.png"], lambda m: 1)
     model.to(a.device)
     for name, path in names.items():
         dest = a.out / name
@@ -598,8 +601,8 @@ def main(argv=None) -> int:
         print(f"weakmir: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        what = getattr(args, "interrupted", "nothing was written")
-        print(f"weakmir {getattr(args, 'verb', '') or ''}: interrupted; {what}".replace("  ", " "), file=sys.stderr)
+        who = " ".join(["weakmir", *([args.verb] if getattr(args, "verb", None) else [])])
+        print(f"{who}: interrupted; {getattr(args, 'interrupted', 'nothing was written')}", file=sys.stderr)
         return 130
     finally:
         log.removeHandler(notes)

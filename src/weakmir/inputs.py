@@ -8,7 +8,7 @@ audio file                    :func:`audio_files`        missing, a folder, empt
                                                          model takes; conversions (resampling, up- or
                                                          down-mixing, a WAV shorter than its header)
                                                          are said on stderr (:func:`~weakmir.errors.notice`)
-manifest                      :func:`manifest`           missing, a folder, malformed, empty, unknown
+manifest                      ``Manifest.read``          missing, a folder, malformed, empty, unknown
                                                          labels or splits, files missing or outside the
                                                          corpus folder (:mod:`weakmir.data.manifest`)
 checkpoint                    :func:`checkpoint`         missing, unreadable, not weakmir's, a model of
@@ -37,7 +37,6 @@ import numpy as np
 
 from .audio.io import AudioInfo
 from .audio.io import check as check_audio
-from .data.manifest import Manifest
 from .data.notes import read_f0, read_midi_notes, read_notes
 from .errors import WeakmirError
 from .files import check_output_folder, read_json
@@ -84,11 +83,6 @@ def output_names(paths: Iterable, name: Callable[[Path], str], option: str = "-o
     return seen
 
 
-def manifest(path, check_files: bool = True) -> Manifest:
-    """:meth:`weakmir.data.manifest.Manifest.read` (validates everything, files included)."""
-    return Manifest.read(path, check_files=check_files)
-
-
 def checkpoint(path_or_name, role: str, verb: str):
     """Load a checkpoint (or an untrained registered model by name) whose model has ``role``;
     returns ``(model, meta)``. A model of another role is refused, naming the verb that takes it."""
@@ -129,5 +123,5 @@ def tag_scores(path) -> dict[str, dict[str, float]]:
     return scores
 
 
-__all__ = ["number", "audio_files", "output_names", "manifest", "checkpoint", "output_folder",
+__all__ = ["number", "audio_files", "output_names", "checkpoint", "output_folder",
            "f0_estimate", "notes_estimate", "tag_scores"]

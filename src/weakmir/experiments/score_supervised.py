@@ -386,9 +386,6 @@ def _data(manifest, P: ScorePreset, instruments=None):
 def _check_bach10(path: Path) -> None:
     from ..data.sources.bach10 import check
 
-    if not path.is_dir():
-        raise WeakmirError(f"{path}: no Bach10 folder; pass --bach10 DIR (the folder holding 01-AchGottundHerr/ "
-                           "...) or --no-bach10 to skip the real-recording evaluation")
     try:
         check(path)
     except WeakmirError as e:

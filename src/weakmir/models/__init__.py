@@ -32,12 +32,6 @@ def register(name: str, role: str):
     return deco
 
 
-def role(name: str) -> str:
-    """The role of the registered model ``name``."""
-    registered()
-    return REGISTRY[name].role
-
-
 def registered() -> list[str]:
     """Names of every model (importing the model modules registers them)."""
     from . import convnext, hdemucs, mask, tcn, xumx  # noqa: F401
