@@ -82,12 +82,13 @@ def _add_synth(sub) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("out", type=Path, help="output folder (created; a finished run in it is resumed)")
-    p.add_argument("--preset", choices=["chorale", "pop", "slakh"], default="chorale",
+    p.add_argument("--preset", choices=["chorale", "pop", "slakh", "openmic"], default="chorale",
                    help="chorale: four-part Bach chorales; pop: drums/bass/chords/vocals songs; slakh: piano, "
-                        "distorted guitar and bass songs (the score-supervised paper's instrument set)")
+                        "distorted guitar and bass songs (the score-supervised paper's instrument set); openmic: "
+                        "10-s clips over the 20 OpenMIC classes with OpenMIC-sparse tags (the weak-mic thesis)")
     p.add_argument("--tracks", type=_num(int, "--tracks", 1), default=20, help="number of tracks")
-    p.add_argument("--seconds", type=_num(float, "--seconds", 0, low_open=True), default=20.0,
-                   help="length of each track (at most), seconds")
+    p.add_argument("--seconds", type=_num(float, "--seconds", 0, low_open=True), default=None,
+                   help="length of each track (at most), seconds (default 20; openmic: 10)")
     p.add_argument("--sample-rate", type=_num(int, "--sample-rate", 8000, 192000), default=44100,
                    help="sample rate of the audio, Hz (8000 to 192000)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed and options give the same corpus")
@@ -127,7 +128,8 @@ def _cmd_synth(a) -> int:
 
     third = a.noise / 3.0
     config = SynthConfig(
-        preset=a.preset, tracks=a.tracks, seconds=a.seconds, sample_rate=a.sample_rate, seed=a.seed,
+        preset=a.preset, tracks=a.tracks, seconds=a.seconds or (10.0 if a.preset == "openmic" else 20.0),
+        sample_rate=a.sample_rate, seed=a.seed,
         bleed=third if a.bleed is None else a.bleed,
         wrong_label=third if a.wrong_label is None else a.wrong_label,
         merge=third if a.merge is None else a.merge,

@@ -9,7 +9,8 @@ A manifest is a JSON file (``manifest.json``)::
 Each *track*: ``id``, ``split`` (train/valid/test), ``mixture`` (path or
 null), ``sample_rate``, ``duration`` (s), ``score`` (MIDI path or null),
 ``tags`` (observed clip tags, :class:`LabelSet` dict or null), ``true_tags``
-(list or null), ``provenance`` (free dict) and ``stems``.
+(list or null), ``provenance`` (free dict), ``stems`` and, optionally, ``features`` (a ``.npy`` file of
+the clip's instance features ``(instances, dim)``, e.g. OpenMIC's VGGish; left out when null).
 
 Each *stem*: ``id``, ``path``, ``sample_rate``, ``channels``, ``frames``,
 ``labels`` (observed stem labels, LabelSet dict), ``true_labels`` (list or
@@ -119,6 +120,7 @@ class Track:
     tags: LabelSet | None = None
     true_tags: list[str] | None = None
     provenance: dict = field(default_factory=dict)
+    features: str | None = None
 
     def observed_stems(self) -> list[Stem]:
         """Stems as the (possibly noisy) data presents them: hidden ones left out."""
@@ -145,6 +147,8 @@ class Track:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["stems"] = [s.to_dict(stem_vocab) for s in self.stems]
         d["tags"] = self.tags.to_dict(tag_vocab) if self.tags is not None else None
+        if d["features"] is None:
+            del d["features"]  # manifests without features read (and fingerprint) as before
         return d
 
     @classmethod
@@ -238,7 +242,7 @@ class Manifest:
                 if not all(isinstance(v, int) and v > 0 for v in (s.sample_rate, s.channels, s.frames)):
                     raise ManifestError(f"{ws}: sample_rate, channels and frames must be positive integers "
                                         f"(got {s.sample_rate}, {s.channels}, {s.frames}); re-create the manifest")
-            paths = [("mixture", t.mixture), ("score", t.score)]
+            paths = [("mixture", t.mixture), ("score", t.score), ("features", t.features)]
             for s in t.stems:
                 paths += [(f"stem {s.id!r} path", s.path), (f"stem {s.id!r} clean_path", s.clean_path),
                           (f"stem {s.id!r} notes", s.notes), (f"stem {s.id!r} f0", s.f0)]

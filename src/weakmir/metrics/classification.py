@@ -10,7 +10,9 @@ Conventions
   self-refine_koo2023 Table 1 reports); the same for the negative class; the
   macro average over the two classes (weak-mic_gururani_thesis §2.3.2: "the
   F1-scores for both positive and negative class are averaged"; likewise P and
-  R); AUROC (scikit-learn ``roc_auc_score``; NaN when only one class is known).
+  R); AUROC (scikit-learn ``roc_auc_score``; NaN when only one class is known); average precision
+  (``average_precision_score``, the ``ap`` key; its mean over classes is the mAP that PaSST and
+  EfficientAT report on OpenMIC; NaN without a known positive and negative).
 * Overall: the mean over classes of the per-class values (Gururani's "overall
   precision, recall, and F1", which average the per-instrument macro values),
   plus micro accuracy over every known entry.
@@ -25,7 +27,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score
+from sklearn.metrics import accuracy_score, average_precision_score, precision_recall_fscore_support, roc_auc_score
 
 
 def validate(y_true, y_score, mask=None) -> None:
@@ -67,13 +69,15 @@ def evaluate(y_true, y_score, mask=None, threshold: float = 0.5, classes=None) -
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             p, r, f, sup = precision_recall_fscore_support(yt, yp, labels=[1, 0], zero_division=np.nan)
-        auc = float(roc_auc_score(yt, ys)) if len(np.unique(yt)) == 2 else float("nan")
+        both = len(np.unique(yt)) == 2
+        auc = float(roc_auc_score(yt, ys)) if both else float("nan")
+        ap = float(average_precision_score(yt, ys)) if both else float("nan")
         per[name] = {
             "accuracy": float(accuracy_score(yt, yp)),
             "precision": float(p[0]), "recall": float(r[0]), "f1": float(f[0]),
             "precision_negative": float(p[1]), "recall_negative": float(r[1]), "f1_negative": float(f[1]),
             "precision_macro": _nanmean(p), "recall_macro": _nanmean(r), "f1_macro": _nanmean(f),
-            "auroc": auc, "support": int(sel.sum()), "positives": int(yt.sum()),
+            "auroc": auc, "ap": ap, "support": int(sel.sum()), "positives": int(yt.sum()),
         }
     overall = {}
     for m in _KEYS:
@@ -90,4 +94,4 @@ def _nanmean(v) -> float:
 
 
 _KEYS = ("accuracy", "precision", "recall", "f1", "precision_negative", "recall_negative", "f1_negative",
-         "precision_macro", "recall_macro", "f1_macro", "auroc")
+         "precision_macro", "recall_macro", "f1_macro", "auroc", "ap")

@@ -13,13 +13,14 @@ from ..errors import WeakmirError
 REGISTRY: dict[str, type] = {}
 
 
-ROLES = ("separator", "transcriptor", "classifier")
+ROLES = ("separator", "transcriptor", "classifier", "tagger", "mil_head", "embedding")
 
 
 def register(name: str, role: str):
     """Register a model class under ``name`` with its ``role`` (one of :data:`ROLES`: what the
     inference verbs accept it for: ``weakmir separate`` a separator, ``weakmir transcribe`` a
-    transcriptor)."""
+    transcriptor, ``weakmir tag`` a tagger, ``weakmir features`` an embedding; a ``mil_head`` lives
+    inside a tagger)."""
     if role not in ROLES:
         raise ValueError(f"model {name!r}: role {role!r} is not one of {ROLES}")
 
@@ -34,7 +35,7 @@ def register(name: str, role: str):
 
 def registered() -> list[str]:
     """Names of every model (importing the model modules registers them)."""
-    from . import convnext, hdemucs, mask, tcn, xumx  # noqa: F401
+    from . import convnext, embedding, hdemucs, mask, mil, tcn, xumx  # noqa: F401
 
     return sorted(REGISTRY)
 

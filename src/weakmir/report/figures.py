@@ -11,7 +11,10 @@ more than one quantity), so a reader can trust what is drawn:
   caller computes the STFT (:mod:`weakmir.audio.spectral`): this module is a
   leaf and draws what it is given;
 * :func:`piano_roll` — note probabilities ``(instruments, 88, frames)``, time
-  against MIDI pitch, one panel per instrument.
+  against MIDI pitch, one panel per instrument;
+* :func:`bars` — grouped bars, one group per label and one colour per series (instrument-wise F1);
+* :func:`attention_map` — weights ``(instances, classes)`` over time as one row per class, under the
+  clip's log spectrogram when its audio is given (where each instrument plays).
 """
 
 from __future__ import annotations
@@ -134,4 +137,53 @@ def piano_roll(probs: np.ndarray, frame_rate: float, names, title: str = "transc
     return _png(fig)
 
 
-__all__ = ["smooth", "learning_curves", "pr_curves", "spectrogram", "piano_roll"]
+def bars(series: dict, labels, title: str, ylabel: str) -> bytes:
+    """``{series: values (len(labels),)}`` as grouped bars with a legend; NaN bars are left out."""
+    plt = _plt()
+    labels = list(labels)
+    n = max(len(series), 1)
+    fig, ax = plt.subplots(figsize=(max(6.4, 0.45 * len(labels) * max(n / 3, 1)), 3.6))
+    width = 0.8 / n
+    x = np.arange(len(labels))
+    for i, (name, vals) in enumerate(series.items()):
+        ax.bar(x + (i - (n - 1) / 2) * width, np.nan_to_num(np.asarray(vals, float), nan=0.0), width, label=name)
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, rotation=60 if len(labels) > 8 else 0, ha="right" if len(labels) > 8 else "center",
+                       fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=min(n, 4))
+    return _png(fig)
+
+
+def attention_map(weights: np.ndarray, names, audio: np.ndarray | None, sample_rate: int, title: str,
+                  instance_seconds: float = 0.96) -> bytes:
+    """Attention weights ``(instances, classes)`` as one row per class over time (s), a colour bar of the
+    weight; above them the log-magnitude spectrogram of ``audio`` ``(samples,)`` when given."""
+    plt = _plt()
+    w = np.asarray(weights, float)
+    n, k = w.shape
+    rows = 2 if audio is not None else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(6.4, 1.8 + 0.35 * k + (1.8 if audio is not None else 0)),
+                             squeeze=False, sharex=True, gridspec_kw={"height_ratios": [2, 1][:rows] if rows == 2 else [1]})
+    if audio is not None:
+        import scipy.signal
+
+        f, t, z = scipy.signal.stft(np.asarray(audio, float), sample_rate, nperseg=512, noverlap=352)
+        axes[0, 0].imshow(20 * np.log10(np.abs(z) + 1e-6), origin="lower", aspect="auto", cmap="magma",
+                          extent=(0, t[-1] if len(t) else 0, 0, sample_rate / 2 / 1000), vmin=-80, vmax=0)
+        axes[0, 0].set_ylabel("kHz")
+        axes[0, 0].set_title(title, fontsize=10)
+    ax = axes[-1, 0]
+    im = ax.imshow(w.T, aspect="auto", cmap="viridis", vmin=0, interpolation="nearest",
+                   extent=(0, n * instance_seconds, k - 0.5, -0.5))
+    ax.set_yticks(range(k))
+    ax.set_yticklabels(list(names), fontsize=8)
+    ax.set_xlabel("time (s)")
+    if audio is None:
+        ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=axes[:, 0].tolist(), label="attention weight", pad=0.02)
+    return _png(fig)
+
+
+__all__ = ["smooth", "learning_curves", "pr_curves", "spectrogram", "piano_roll", "bars", "attention_map"]

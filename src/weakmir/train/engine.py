@@ -60,6 +60,7 @@ class FitResult:
     stopped_early: bool = False
     resumed_from: int | None = None  # the step a resumed run started from
     rank: int = 0  # this process's global rank (files are written by rank 0 only)
+    best_epoch: int | None = None  # with keep_best: the epoch whose weights the model ends with
 
 
 class ShareSampler(torch.utils.data.Sampler):
@@ -154,16 +155,23 @@ def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int
         optimizer: str = "adam", weight_decay: float = 0.0, val_set=None, num_workers: int = 0, seed: int = 0,
         progress: bool = False, accelerator: str = "cpu", lr_patience: int | None = None, lr_factor: float = 0.5,
         stop_patience: int | None = None, run_dir=None, checkpoint_every: int = 100, devices=1,
-        strategy: str = "auto", num_nodes: int = 1, generators=()) -> FitResult:
+        strategy: str = "auto", num_nodes: int = 1, generators=(), lr_schedule: dict | None = None,
+        keep_best: bool = False) -> FitResult:
     """Train ``model`` for at most ``max_steps`` optimiser steps; returns the loss history.
 
     ``lr_patience`` / ``stop_patience`` (epochs without a better validation loss) need ``val_set``.
     ``run_dir``: checkpoint there every ``checkpoint_every`` steps and resume from it (module
     docstring). ``generators``: ``torch.Generator`` objects the step draws from, saved and restored
     with the checkpoint. ``batch_size`` is global: it must divide by the number of processes.
+    ``lr_schedule``: the learning rate per epoch, :func:`lr_factor` (``{"every": 30, "factor": 0.5}``
+    halves it every 30 epochs; ``{"up": 10, "down": 50, "epochs": 100}`` ramps it up and down,
+    weak-mic_gururani_thesis Appendix A). ``keep_best`` (needs ``val_set``): the model ends with the
+    weights of the epoch with the lowest validation loss (kept in the resume checkpoint too).
     """
-    if (lr_patience or stop_patience) and val_set is None:
-        raise WeakmirError("lr_patience / stop_patience need a validation set (val_set)")
+    if (lr_patience or stop_patience or keep_best) and val_set is None:
+        raise WeakmirError("lr_patience / stop_patience / keep_best need a validation set (val_set)")
+    if lr_schedule and lr_patience:
+        raise WeakmirError("give lr_schedule or lr_patience, not both")
     if max_steps < 1 or batch_size < 1 or checkpoint_every < 1:
         raise WeakmirError(f"max_steps {max_steps}, batch_size {batch_size} and checkpoint_every "
                            f"{checkpoint_every} must be positive")
@@ -183,6 +191,7 @@ def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int
             self.model = model
             self.history = {"losses": [], "val_losses": [], "lrs": []}
             self._pending = False
+            self.best = None  # (validation loss, epoch, state dict) of the best epoch, with keep_best
 
         def train_dataloader(self):
             world = self.trainer.world_size
@@ -236,6 +245,9 @@ def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int
             self.history["val_losses"].append(v)
             self.history["lrs"].append(float(self.trainer.optimizers[0].param_groups[0]["lr"]))
             self.log("val_loss", v, prog_bar=True)
+            if keep_best and (self.best is None or v < self.best[0]):
+                self.best = (v, len(self.history["val_losses"]) - 1,
+                             {k: t.detach().clone() for k, t in self.model.state_dict().items()})
 
         def on_train_epoch_start(self):
             if hasattr(train_set, "set_epoch"):
@@ -245,11 +257,12 @@ def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int
             self.on_train_epoch_start()
 
         def on_save_checkpoint(self, checkpoint):
-            checkpoint["weakmir"] = {"history": self.history, "rng": _rng_state(generators)}
+            checkpoint["weakmir"] = {"history": self.history, "rng": _rng_state(generators), "best": self.best}
 
         def on_load_checkpoint(self, checkpoint):
             state = checkpoint.get("weakmir", {})
             self.history = {k: list(v) for k, v in state.get("history", self.history).items()}
+            self.best = state.get("best")
             if "rng" in state:
                 _set_rng_state(state["rng"], generators)
 
@@ -260,6 +273,10 @@ def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int
                 opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=weight_decay)
             else:
                 raise WeakmirError(f"unknown optimizer {optimizer!r}; use adam or adamw")
+            if lr_schedule:
+                steps_per_epoch = max(len(train_set) // batch_size, 1)
+                sched = torch.optim.lr_scheduler.LambdaLR(opt, _LrLambda(lr_schedule, steps_per_epoch))
+                return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "frequency": 1}}
             if not lr_patience:
                 return opt
             # torch's patience counts the bad epochs *before* the one that triggers: "halve after two
@@ -308,12 +325,57 @@ def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int
         if trainer.interrupted:
             raise KeyboardInterrupt from None
         raise
+    if keep_best and module.best is not None:
+        model.load_state_dict(module.best[2])
+        result.best_epoch = int(module.best[1])
     result.losses, result.val_losses, result.lrs = (list(module.history[k]) for k in ("losses", "val_losses", "lrs"))
     result.steps = int(trainer.global_step)
     result.stopped_early = bool(stop_patience) and stopper.stopped_epoch > 0
     result.rank = int(trainer.global_rank)
     model.eval()
     return result
+
+
+def lr_factor(schedule: dict, epoch: float) -> float:
+    """The learning-rate factor at ``epoch`` (from 0; fractional within an epoch) under ``schedule``:
+
+    * ``{"every": n, "factor": f}``: ``f ** (epoch // n)`` (weak-mic_gururani_thesis §5.4.2: halved every 30);
+    * ``{"up": u, "down": d, "epochs": e}``: the sigmoid ramp-up ``exp(-5 (1 - x)²)`` over the first ``u``
+      epochs (eq. A.1) and the ramp-down ``exp(-12.5 x²)`` over the last ``d`` of ``e`` (eq. A.2 is
+      printed as ``1 - exp(-12.5 x²)``, which rises from 0 to 1; read as the part taken away, as in
+      Laine & Aila's schedule that Tarvainen & Valpola use).
+    """
+    if "every" in schedule:
+        return float(schedule.get("factor", 0.5)) ** (int(epoch) // int(schedule["every"]))
+    w = 1.0
+    up, down, total = int(schedule.get("up", 0)), int(schedule.get("down", 0)), int(schedule.get("epochs", 0))
+    if up:
+        w *= sigmoid_rampup(epoch / up)
+    if down and total:
+        w *= rampdown((epoch - (total - down)) / down)
+    return w
+
+
+def sigmoid_rampup(x: float) -> float:
+    """eq. A.1: ``exp(-5 (1 - x)²)`` for ``x`` clipped to [0, 1] (0.0067 at 0, 1 at 1)."""
+    x = min(max(float(x), 0.0), 1.0)
+    return float(np.exp(-5.0 * (1.0 - x) ** 2))
+
+
+def rampdown(x: float) -> float:
+    """The ramp-down factor ``exp(-12.5 x²)`` for ``x`` clipped to [0, 1] (1 at 0, 3.7e-6 at 1; see :func:`lr_factor`)."""
+    x = min(max(float(x), 0.0), 1.0)
+    return float(np.exp(-12.5 * x ** 2))
+
+
+class _LrLambda:
+    """``LambdaLR``'s function, stepped every optimiser step: step -> :func:`lr_factor` of its epoch."""
+
+    def __init__(self, schedule: dict, steps_per_epoch: int):
+        self.schedule, self.steps_per_epoch = dict(schedule), int(steps_per_epoch)
+
+    def __call__(self, step: int) -> float:
+        return lr_factor(self.schedule, step / self.steps_per_epoch)
 
 
 def global_rank() -> int:

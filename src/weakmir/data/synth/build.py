@@ -53,7 +53,7 @@ from ..manifest import Manifest, Stem, Track
 from ..notes import f0_from_notes, is_monophonic, write_f0, write_notes
 from .render import Part, Renderer, find_soundfont
 
-PRESETS = ("chorale", "pop", "slakh")
+PRESETS = ("chorale", "pop", "slakh", "openmic")
 PEAK = 10 ** (-1.0 / 20.0)
 
 
@@ -115,6 +115,9 @@ class SynthConfig:
             raise WeakmirError(f"--timbre-center {self.timbre_center}: use -12 to 12 dB per octave")
         if not 0.0 <= self.room <= 1.0:
             raise WeakmirError(f"--room {self.room}: use a wet level from 0 to 1")
+        if self.missing and self.preset == "openmic":
+            raise WeakmirError("--missing does not apply to the openmic preset: its clips observe OpenMIC's ~10 % "
+                               "of the labels (weakmir.data.synth.openmic); leave --missing out")
         if self.rests and self.preset != "chorale":
             raise WeakmirError(f"--rests applies to the chorale preset, not {self.preset!r}")
         if len(self.splits) != 3 or abs(sum(self.splits) - 1.0) > 1e-6 or min(self.splits) < 0:
@@ -161,6 +164,22 @@ def track_split(index: int, seed: int, splits) -> str:
     return "train" if r < n_train else "valid" if r < n_train + n_valid else "test"
 
 
+_PLAYABLE: dict = {}
+
+
+def openmic_classes(fonts) -> tuple[str, ...]:
+    """The OpenMIC classes every one of the SoundFonts ``fonts`` has a patch for (the openmic preset draws
+    from these; :func:`weakmir.data.synth.openmic.playable`)."""
+    from .openmic import playable
+    from .render import presets
+
+    key = tuple(str(f) for f in fonts)
+    if key not in _PLAYABLE:
+        sets = [presets(f) for f in key]
+        _PLAYABLE[key] = playable(set.intersection(*sets)) if sets else ()
+    return _PLAYABLE[key]
+
+
 def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
@@ -168,9 +187,9 @@ def _rel(path: Path, root: Path) -> str:
 _RENDERER: Renderer | None = None
 
 
-def _init_worker(fonts: list[str], sample_rate: int) -> None:
+def _init_worker(fonts: list[str], sample_rate: int, dynamic: bool = False) -> None:
     global _RENDERER
-    _RENDERER = Renderer(fonts, sample_rate)
+    _RENDERER = Renderer(fonts, sample_rate, dynamic=dynamic)
 
 
 def _score_midi(parts: list[Part], path: Path) -> None:
@@ -190,6 +209,7 @@ def _score_midi(parts: list[Part], path: Path) -> None:
 def render_track(config: SynthConfig, index: int, out: Path) -> dict:
     """Render track ``index`` into ``out/tracks/<id>/``; returns the track record dict."""
     from .chorale import catalog, chorale_parts
+    from .openmic import observe_tags, openmic_parts
     from .pop import pop_parts, slakh_parts
 
     rng = np.random.default_rng([config.seed, PRESETS.index(config.preset), index])
@@ -201,6 +221,8 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
                                                     config.rests)
     elif config.preset == "slakh":
         parts, duration, prov = slakh_parts(rng, config.seconds)
+    elif config.preset == "openmic":
+        parts, duration, prov = openmic_parts(rng, config.seconds, openmic_classes(config.fonts))
     else:
         parts, duration, prov = pop_parts(rng, config.seconds)
     sr = config.sample_rate
@@ -212,8 +234,10 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
         for p in parts:
             p.soundfont = int(frng.integers(len(fonts)))
             p.meta["soundfont"] = Path(fonts[p.soundfont]).stem
-    same = _RENDERER is not None and _RENDERER.sample_rate == sr and _RENDERER.soundfonts == [Path(f) for f in fonts]
-    renderer = _RENDERER if same else Renderer(fonts, sr)
+    dynamic = config.preset == "openmic"  # many short clips: a fresh synth each must be cheap (Renderer)
+    same = (_RENDERER is not None and _RENDERER.sample_rate == sr and _RENDERER.soundfonts == [Path(f) for f in fonts]
+            and _RENDERER.dynamic == dynamic)
+    renderer = _RENDERER if same else Renderer(fonts, sr, dynamic=dynamic)
     audio = renderer.render_parts(parts, frames)
     # timbre and room draw from their own generator: the draws below stay those of a corpus without them
     trng = np.random.default_rng([config.seed, PRESETS.index(config.preset), index, 6007])
@@ -289,7 +313,7 @@ def render_track(config: SynthConfig, index: int, out: Path) -> dict:
     mixture = save(tmp / "mixture.flac", np.sum(audio, axis=0), sr, subtype="PCM_16")
     _score_midi(parts, tmp / "score.mid")
     true_tags = sorted({t for p in parts if (t := instrument_tag(p.instrument))}, key=OPENMIC.index)
-    tags = drop_tags(true_tags, OPENMIC, config.missing, rng)
+    tags = observe_tags(true_tags, rng) if config.preset == "openmic" else drop_tags(true_tags, OPENMIC, config.missing, rng)
     track = Track(
         id=track_id, split=track_split(index, config.seed, config.splits), sample_rate=sr,
         duration=round(frames / sr, 6), stems=stems, mixture=rel(mixture), score=rel(tmp / "score.mid"),
@@ -371,7 +395,7 @@ def _render(out: Path, config: SynthConfig, progress: bool) -> tuple[Manifest, d
                disable=not progress, leave=False)
     try:
         if jobs <= 1 or len(todo) <= 1:
-            _init_worker(config.fonts, config.sample_rate)
+            _init_worker(config.fonts, config.sample_rate, config.preset == "openmic")
             for i in todo:
                 records[i] = render_track(config, i, out)
                 bar.update()
@@ -380,7 +404,7 @@ def _render(out: Path, config: SynthConfig, progress: bool) -> tuple[Manifest, d
             # threads (a test session, a notebook) can deadlock the children
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(config.fonts, config.sample_rate)) as ex:
+                                     initargs=(config.fonts, config.sample_rate, config.preset == "openmic")) as ex:
                 futs = [ex.submit(_worker, (config, i, str(out))) for i in todo]
                 for f in as_completed(futs):
                     i, rec = f.result()

@@ -57,6 +57,7 @@ class Part:
     instrument: str
     notes: np.ndarray
     is_drum: bool = False
+    bank: int = 0  # the SoundFont bank (GS variations: 8, 16, ...; the drum channel always plays bank 128)
     soundfont: int = 0  # index into the renderer's SoundFonts
     pan: float = 0.0
     gain_db: float = 0.0
@@ -68,6 +69,20 @@ def keep_stretches(notes: np.ndarray, plays: np.ndarray, stretch: float) -> np.n
     ``plays (n_stretches,)`` bool, stretch ``k`` = ``[k, k + 1) * stretch``; onsets past the last
     stretch count in it. A voice keeps every note of a stretch or none."""
     return notes[plays[np.minimum((notes[:, 0] / stretch).astype(int), len(plays) - 1)]]
+
+
+def presets(path) -> set[tuple[int, int]]:
+    """The ``(bank, program)`` presets a SoundFont holds, read from its ``phdr`` chunk (the drum kits are
+    bank 128). Empty when the file has no preset header."""
+    import struct
+
+    data = Path(path).read_bytes()
+    i = data.find(b"phdr")
+    if i < 0:
+        return set()
+    n = struct.unpack("<I", data[i + 4:i + 8])[0] // 38
+    recs = (data[i + 8 + 38 * k:i + 8 + 38 * (k + 1)] for k in range(n - 1))  # the last record is the terminal
+    return {struct.unpack("<HH", r[20:24])[::-1] for r in recs}
 
 
 def check_soundfont(path: Path) -> Path:
@@ -127,8 +142,13 @@ class Renderer:
     depends only on the track, never on other tracks or on ``--jobs``.
     """
 
-    def __init__(self, soundfont: str | os.PathLike | list, sample_rate: int = 44100, gain: float = 0.5):
+    def __init__(self, soundfont: str | os.PathLike | list, sample_rate: int = 44100, gain: float = 0.5,
+                 dynamic: bool = False):
         self._fs = _import_fluidsynth()
+        # dynamic: samples are read when a preset first plays, so a fresh synth costs ~0.03 s instead of
+        # ~0.15 s (FluidR3_GM); drum hits then differ by up to ~-40 dB from a synth that loaded everything,
+        # so the presets made before it (chorale, pop, slakh) keep loading everything
+        self.dynamic = bool(dynamic)
         self.sample_rate = int(sample_rate)
         self.soundfonts = [Path(p) for p in (soundfont if isinstance(soundfont, (list, tuple)) else [soundfont])]
         self.gain = gain
@@ -141,7 +161,8 @@ class Renderer:
         if self.synth is not None:
             self.synth.delete()
         self.synth = fs.Synth(gain=self.gain, samplerate=float(self.sample_rate),
-                              **{"synth.reverb.active": 0, "synth.chorus.active": 0})
+                              **{"synth.reverb.active": 0, "synth.chorus.active": 0,
+                                 "synth.dynamic-sample-loading": int(self.dynamic)})
         self.sfids = []
         for p in self.soundfonts:
             self.sfids.append(self.synth.sfload(str(p)))
@@ -202,7 +223,7 @@ class Renderer:
         if part.is_drum:
             s.program_select(9, sfid, 128, 0)
         else:
-            s.program_select(0, sfid, 0, int(part.program))
+            s.program_select(0, sfid, int(part.bank), int(part.program))
         s.cc(chan, 7, 100)
         s.cc(chan, 10, int(np.clip(round(64 + 63 * part.pan), 0, 127)))
         events = []
