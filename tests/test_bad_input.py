@@ -25,6 +25,7 @@ import pytest
 import soundfile as sf
 
 from weakmir.cli import main
+from weakmir.data.labels import OPENMIC
 
 RO = Path("/sys/weakmir-matrix/out")  # a folder that cannot be made (read-only /sys, even for root)
 
@@ -84,6 +85,12 @@ def world(tmp_path_factory):
           "blocks": 2}
     save(w / "trans.ckpt", build("tcn_transcriptor", **kw), kw)
     (w / "garbage.ckpt").write_bytes(os.urandom(2000))
+    emb = {"channels": [4, 4, 4, 8]}
+    save(w / "emb.ckpt", build("mel_embedding", **emb), emb)
+    tag_kw = {"head": "mil_attention", "head_kwargs": {}, "classes": list(OPENMIC), "embedding": emb}
+    save(w / "tagger.ckpt", build("weak_mic_tagger", **tag_kw), tag_kw)
+    np.save(w / "nan.npy", np.full((10, 128), np.nan, np.float32))
+    (w / "bad.npy").write_bytes(b"not numpy")
     sr = 44100
     for d in ("a", "b"):
         (w / d).mkdir()
@@ -200,6 +207,7 @@ ROWS = [
     ("dataset/out is a file", "dataset musdb-hq {w}/hq_six -o {w}/afile", "afile: is a file"),
     ("dataset/bach10 empty folder", "dataset bach10 {w}/emptydir -o {out}", "emptydir"),
     ("dataset/no such root", "dataset slakh {w}/nowhere -o {out}", "nowhere"),
+    ("dataset/openmic without features", "dataset openmic {w}/emptydir -o {out}", "emptydir"),
     # separate
     ("separate/two inputs, one output name", "separate {w}/sep.ckpt {w}/a/mix.flac {w}/b/mix.flac -o {out}",
      "both would write"),
@@ -229,6 +237,20 @@ ROWS = [
     ("transcribe/read-only out", f"transcribe {{w}}/trans.ckpt {{w}}/a/mix.flac -o {RO}", "cannot write"),
     ("transcribe/--threshold 1.5", "transcribe {w}/trans.ckpt {w}/a/mix.flac -o {out} --threshold 1.5", "--threshold"),
     ("transcribe/truncated FLAC", "transcribe {w}/trans.ckpt {w}/cut.flac -o {out}", "cut.flac"),
+    # tag
+    ("tag/separator checkpoint", "tag {w}/sep.ckpt {w}/a/mix.flac -o {out}", "not a tagger"),
+    ("tag/embedding checkpoint", "tag {w}/emb.ckpt {w}/a/mix.flac -o {out}", "not a tagger"),
+    ("tag/truncated FLAC", "tag {w}/tagger.ckpt {w}/cut.flac -o {out}", "cut.flac"),
+    ("tag/zero-length file", "tag {w}/tagger.ckpt {w}/empty.wav -o {out}", "empty.wav: is empty"),
+    ("tag/NaN features", "tag {w}/tagger.ckpt {w}/nan.npy -o {out}", "nan.npy"),
+    ("tag/not a feature file", "tag {w}/tagger.ckpt {w}/bad.npy -o {out}", "bad.npy: not a feature file"),
+    ("tag/--threshold 1.5", "tag {w}/tagger.ckpt {w}/a/mix.flac -o {out} --threshold 1.5", "--threshold"),
+    ("tag/two inputs, one output name", "tag {w}/tagger.ckpt {w}/a/mix.flac {w}/b/mix.flac -o {out}", "both would write"),
+    ("tag/read-only out", f"tag {{w}}/tagger.ckpt {{w}}/a/mix.flac -o {RO}", "cannot write"),
+    # features
+    ("features/tagger checkpoint", "features {w}/tagger.ckpt {w}/a/mix.flac -o {out}", "not an embedding"),
+    ("features/missing file", "features {w}/emb.ckpt {w}/nope.wav -o {out}", "nope.wav"),
+    ("features/out is a file", "features {w}/emb.ckpt {w}/a/mix.flac -o {w}/afile", "afile: is a file"),
     # refine
     ("refine/output replaces the input manifest", "refine {w}/corpus -o {w}/corpus --steps 2 --iterations 1 --quiet",
      "would overwrite the input"),
@@ -245,6 +267,9 @@ ROWS = [
     ("train/no tracks", "train self-refine {w}/none -o {out} --recipe tiny --quiet", "holds no tracks"),
     ("train/no train split", "train score-supervised {w}/notrain -o {out} --recipe tiny --quiet", "no track in split train"),
     ("train/--checkpoint-every 0", "train self-refine {w}/corpus -o {out} --checkpoint-every 0", "--checkpoint-every"),
+    ("train/weak-mic without a train split", "train weak-mic {w}/notrain -o {out} --recipe tiny --quiet",
+     "no track in split train"),
+    ("train/--model for another method", "train self-refine {w}/corpus -o {out} --model att --quiet", "--model"),
     ("train/stem path outside the corpus", "train self-refine {w}/outside -o {out} --recipe tiny --quiet", "etc/passwd"),
     # experiment
     ("experiment/empty --bach10 folder", "experiment score-supervised --preset tiny --bach10 {w}/emptydir -o {out} --quiet",
@@ -253,6 +278,8 @@ ROWS = [
     ("experiment/read-only out", f"experiment self-refine --preset tiny -o {RO} --quiet", "cannot write"),
     ("experiment/--num-nodes 0", "experiment self-refine --preset tiny -o {out} --num-nodes 0", "--num-nodes"),
     ("experiment/unknown preset", "experiment self-refine --preset nope -o {out} --quiet", "nope"),
+    ("experiment/weak-mic --openmic missing", "experiment weak-mic --preset tiny --openmic {w}/nowhere -o {out} --quiet",
+     "nowhere"),
 ]
 
 

@@ -235,10 +235,11 @@ def _add_dataset(sub) -> None:
         description="Read a dataset you already have (nothing is downloaded) and write OUT/manifest.json "
                     "pointing at its audio, with annotations converted to weakmir's CSVs.",
     )
-    p.add_argument("name", choices=["bach10", "musdb", "musdb-hq", "mdx23", "slakh"],
+    p.add_argument("name", choices=["bach10", "musdb", "musdb-hq", "mdx23", "slakh", "openmic"],
                    help="dataset layout: bach10; musdb (MUSDB18 .stem.mp4, decoded once to FLAC in OUT); "
                         "musdb-hq (MUSDB18-HQ wav folders); mdx23 (MDX23 label-noise set, HQ layout, noisy labels); "
-                        "slakh (Slakh2100 flac, per-stem MIDI and metadata.yaml)")
+                        "slakh (Slakh2100 flac, per-stem MIDI and metadata.yaml); openmic (OpenMIC-2018: VGGish "
+                        "features, aggregated labels, split01 partitions, audio if present)")
     p.add_argument("root", type=Path, help="the dataset's root folder")
     p.add_argument("--out", "-o", type=Path, required=True, help="output folder for manifest.json")
     p.add_argument("--notes", choices=["gtnotes", "score"], default="gtnotes",
@@ -255,7 +256,7 @@ def _add_dataset(sub) -> None:
 
 
 def _cmd_dataset(a) -> int:
-    from .data.sources import bach10, musdb, slakh
+    from .data.sources import bach10, musdb, openmic, slakh
 
     if a.notes != "gtnotes" and a.name != "bach10":
         raise WeakmirError(f"--notes {a.notes} applies to bach10 only; drop it for {a.name}")
@@ -267,7 +268,8 @@ def _cmd_dataset(a) -> int:
     loaders = {"bach10": lambda root, out: bach10.load(root, out, notes=a.notes), "musdb": musdb.load_stems, "musdb-hq": musdb.load_hq,
                "mdx23": lambda root, out: musdb.load_hq(root, out, noisy=True),
                "slakh": lambda root, out: slakh.load(root, out, keep=a.keep.split(",") if a.keep else None,
-                                                     splits_file=a.splits_file)}
+                                                     splits_file=a.splits_file),
+               "openmic": openmic.load}
     m = loaders[a.name](a.root, a.out)
     s = m.summary()
     print(f"weakmir dataset: {a.name}, {s['tracks']} tracks, {s['hours'] * 60:.1f} min, {s['stems']} stems "
@@ -373,6 +375,83 @@ def _cmd_transcribe(a) -> int:
     return 0
 
 
+def _add_tag(sub) -> None:
+    p = sub.add_parser(
+        "tag", help="tag audio (or feature files) with a trained weak-mic tagger checkpoint",
+        description="Tag each file with a weak-mic tagger (weakmir train weak-mic / experiment weak-mic): "
+                    "OUT/<file name>/tags.json and tags.csv (clip probability per class; the clip's probability is "
+                    "the maximum over its 9.6-s windows), windows.csv (per window and class, for long files) and "
+                    "attention.png (where each instrument plays: the attention weights over the 0.96-s instances, "
+                    "for attention taggers); OUT/tags.csv holds one row per file x class.",
+    )
+    p.add_argument("checkpoint", type=Path, help="a weak_mic_tagger checkpoint (e.g. RUN/checkpoints/att.ckpt)")
+    p.add_argument("audio", type=Path, nargs="+",
+                   help="audio files (any rate and channel count; mixed to mono 16 kHz), or .npy / OpenMIC vggish "
+                        ".json feature files for taggers trained on provided features")
+    p.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    p.add_argument("--threshold", type=_num(float, "--threshold", 0, 1, True, True), default=0.5,
+                   help="probability from which a class is tagged present, in (0, 1)")
+    p.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file of the same path")
+    p.set_defaults(func=_cmd_tag, interrupted="no partial file was left, the files finished before are kept; tag does "
+                                              "not resume: re-running tags every file again")
+
+
+def _tag_inputs(a, role: str, files):
+    """tag / features, before any work: distinct output names, a checkpoint of ``role``, the output folder,
+    and every input (audio files checked, feature files read)."""
+    from . import inputs
+    from .data.features import SUFFIXES, read_features
+
+    names = inputs.output_names(a.audio, _output_name)
+    model, meta = inputs.checkpoint(a.checkpoint, role, f"weakmir {a.verb}")
+    inputs.output_folder(a.out, inputs=[*a.audio, Path(a.checkpoint)], overwrite=a.overwrite, writes=files(names))
+    for p in a.audio:
+        if p.suffix in SUFFIXES:
+            read_features(p)
+        else:
+            inputs.audio_files([p])
+    return names, model
+
+
+def _cmd_tag(a) -> int:
+    from .infer.tag import OUTPUTS, tag_file, write_table
+
+    names, model = _tag_inputs(a, "tagger", lambda names: ["tags.csv", *(f"{n}/{f}" for n in names for f in OUTPUTS)])
+    records = []
+    for name, path in names.items():
+        r = tag_file(model, path, a.out / name, a.threshold)
+        records.append(r)
+        print(f"weakmir tag: {path} -> {a.out / name}/ (tags: {', '.join(r['tags']) or 'none'})")
+    write_table(a.out / "tags.csv", records)
+    return 0
+
+
+def _add_features(sub) -> None:
+    p = sub.add_parser(
+        "features", help="instance features of audio files with a frozen embedding checkpoint",
+        description="Compute the instance features weak-mic taggers read (one 128-d vector per 0.96 s of mono "
+                    "16 kHz audio, as OpenMIC's VGGish) with an embedding checkpoint (OUT/checkpoints/embedding.ckpt "
+                    "of weakmir experiment weak-mic or train weak-mic): OUT/<file name>.npy, (instances, 128).",
+    )
+    p.add_argument("checkpoint", type=Path, help="a mel_embedding checkpoint (e.g. RUN/checkpoints/embedding.ckpt)")
+    p.add_argument("audio", type=Path, nargs="+", help="audio files (any rate and channel count)")
+    p.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file of the same path")
+    p.set_defaults(func=_cmd_features, interrupted="the files finished before are kept; features does not resume: "
+                                                   "re-running computes every file again")
+
+
+def _cmd_features(a) -> int:
+    from .infer.tag import features_file
+
+    names, model = _tag_inputs(a, "embedding", lambda names: [f"{n}.npy" for n in names])
+    a.out.mkdir(parents=True, exist_ok=True)
+    for name, path in names.items():
+        f = features_file(model, path, a.out / f"{name}.npy")
+        print(f"weakmir features: {path} -> {a.out / (name + '.npy')} {tuple(f.shape)}")
+    return 0
+
+
 def _add_refine(sub) -> None:
     p = sub.add_parser(
         "refine", help="self-refine noisy stem labels (Koo et al. 2023)",
@@ -454,19 +533,22 @@ _RESUMES = ("the stages finished are kept and the one running resumes from its l
 
 def _add_train(sub) -> None:
     p = sub.add_parser(
-        "train", help="train a method on your own manifest (self-refine, score-supervised)",
+        "train", help="train a method on your own manifest (self-refine, score-supervised, weak-mic)",
         description="Run a method's training stages on a manifest you made: self-refine trains a separator on the "
                     "stems' labels (a manifest from weakmir refine: the refined ones) with the multi-label grouping "
                     "and -14 LUFS inputs of its section 3.2; score-supervised trains the transcriptor (step 1), a "
                     "separator against it (step 2), both jointly (step 3) and the supervised bound, from mixtures "
-                    "and the stems' notes. The manifest is checked first. Writes RUN/checkpoints/*.ckpt (for weakmir "
+                    "and the stems' notes; weak-mic trains one instrument tagger (--model) on the clips' observed tags (missing tags are masked, never negatives), from the manifest's features or from the audio through a frozen embedding network (pretrained on a synth corpus of its own unless the recipe's embedding.checkpoint names one). The manifest is checked first. Writes RUN/checkpoints/*.ckpt (for weakmir "
                     "separate / transcribe), RUN/metrics.csv, RUN/results.json (scores on the test split, else "
                     "valid), RUN/report.md and RUN/report.html. The same command again loads what is trained "
                     "and resumes a stage that was killed.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("method", choices=["self-refine", "score-supervised"])
+    p.add_argument("method", choices=["self-refine", "score-supervised", "weak-mic"])
     p.add_argument("manifest", type=Path, help="manifest.json (or its folder)")
+    p.add_argument("--model", choices=["att", "fc", "fc_t", "rnn", "rf", "mt", "dgm"], default=None,
+                   help="weak-mic only: the tagger (thesis: att = attention MIL, fc_t = mean pooling, fc = flat, "
+                        "rnn = bi-GRU, rf = random forests, mt = mean teacher, dgm = semi-supervised VAE; default att)")
     p.add_argument("--out", "-o", type=Path, required=True, help="run folder (a finished or killed run in it resumes)")
     p.add_argument("--recipe", default="quick",
                    help="a packaged recipe (tiny, quick, paper: recipes/METHOD/NAME.yaml) or a YAML file")
@@ -480,10 +562,19 @@ def _add_train(sub) -> None:
 def _cmd_train(a) -> int:
     from .experiments.train import train
 
-    r = train(a.method, a.manifest, a.out, a.recipe, a.sets, _engine(a), progress=not a.quiet, overwrite=a.overwrite)
+    if a.model and a.method != "weak-mic":
+        raise WeakmirError(f"--model applies to weak-mic only; drop it for {a.method}")
+    r = train(a.method, a.manifest, a.out, a.recipe, a.sets, _engine(a), progress=not a.quiet, overwrite=a.overwrite,
+              model=a.model or "att")
     if r is None:  # a rank other than 0 of a distributed run
         return 0
     s = r["summary"]
+    if a.method == "weak-mic":
+        score = ("nothing to score" if s.get("f1") is None else
+                 f"F1 {s['f1']:.2f} %, AUROC {s['auroc']:.2f} % on split {s['eval_split']} ({s['scored_against']})")
+        print(f"weakmir train weak-mic ({s['model']}): {score} -> {a.out / 'checkpoints' / (s['model'] + '.ckpt')}, "
+              f"{a.out / 'results.json'}")
+        return 0
     if a.method == "self-refine":
         score = "nothing to score" if s["sdr_avg"] is None else f"SDR avg {s['sdr_avg']:.2f} dB on split {s['eval_split']}"
     else:
@@ -503,12 +594,15 @@ def _add_experiment(sub) -> None:
                     "transcriptor, separators trained against it in isolation and jointly with AML / ATL, the "
                     "supervised upper bound and the classifier-critic baseline; note accuracy) on a slakh-like "
                     "corpus, and the SI-SDR gain on the real Bach10 recordings of a separator trained on the "
-                    "chorale corpus; its stages train side by side in two one-thread worker processes. Writes "
+                    "chorale corpus; its stages train side by side in two one-thread worker processes. weak-mic: "
+                    "Tables 3.1, 3.2, 4.2, 5.1 and Figures 3.4, 3.5, 5.3 of Gururani's thesis (attention MIL, its "
+                    "baselines, balanced BCE, the semi-supervised VAE, mean teacher, few-label ratios) on the openmic "
+                    "synth corpus, 5 seeds each. Writes "
                     "OUT/results.json, OUT/metrics.csv, OUT/report.md and OUT/report.html (figures in "
                     "OUT/report_files/) and every model under OUT/checkpoints/. A re-run with the same OUT reuses "
                     "the checkpoints already trained and resumes a stage that was killed.",
     )
-    p.add_argument("method", choices=["self-refine", "score-supervised"])
+    p.add_argument("method", choices=["self-refine", "score-supervised", "weak-mic"])
     p.add_argument("--preset", "--recipe", dest="preset", default="quick",
                    help="quick: 2 CPU cores; paper: the paper's sizes (GPU); tiny: a seconds-long smoke run "
                         "(recipes/METHOD/NAME.yaml); or a YAML recipe file")
@@ -519,6 +613,9 @@ def _add_experiment(sub) -> None:
                    help="score-supervised: the Bach10 folder to evaluate on (default: $WEAKMIR_BACH10, else "
                         "../shared/data/bach10 beside the repository)")
     p.add_argument("--no-bach10", action="store_true", help="score-supervised: skip the Bach10 evaluation")
+    p.add_argument("--openmic", type=Path, default=None,
+                   help="weak-mic: a manifest of the real OpenMIC-2018 (weakmir dataset openmic ROOT -o DIR) to run "
+                        "the tables on instead of the synth corpus (its VGGish features; scored on observed tags only)")
     p.add_argument("--out", "-o", type=Path, required=True)
     _add_engine(p)
     p.add_argument("--quiet", action="store_true")
@@ -528,6 +625,20 @@ def _add_experiment(sub) -> None:
 def _cmd_experiment(a) -> int:
     engine = _engine(a)
     engine.progress = False  # the experiments print one line per stage instead
+    if a.openmic is not None and a.method != "weak-mic":
+        raise WeakmirError(f"--openmic applies to weak-mic only; drop it for {a.method}")
+    if a.method == "weak-mic":
+        from .experiments.weak_mic import experiment as weak_experiment
+
+        r = weak_experiment(a.preset, a.out, progress=not a.quiet, openmic=a.openmic, sets=a.sets, engine=engine)
+        if r is None:
+            return 0
+        s = r["summary"]
+        f1 = " / ".join(f"{k[3:]} {s[k]['mean']:.2f}" for k in ("f1_att", "f1_fc_t", "f1_fc", "f1_mt", "f1_dgm",
+                                                               "f1_missing_as_negative") if k in s)
+        gain = f"; MT - ATT at 4 % labels {s['mt_gain_at_4pct']:+.2f}" if "mt_gain_at_4pct" in s else ""
+        print(f"weakmir experiment weak-mic: F1 ({s['scored_against']} labels) {f1}{gain} -> {a.out / 'results.json'}")
+        return 0
     if a.method == "score-supervised":
         from .experiments.score_supervised import experiment as score_experiment
 
@@ -568,6 +679,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset(sub)
     _add_separate(sub)
     _add_transcribe(sub)
+    _add_tag(sub)
+    _add_features(sub)
     _add_refine(sub)
     _add_train(sub)
     _add_experiment(sub)

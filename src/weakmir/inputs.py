@@ -92,9 +92,11 @@ def checkpoint(path_or_name, role: str, verb: str):
     has = getattr(model, "role", None)
     if has != role:
         takes = {"separator": "weakmir separate", "transcriptor": "weakmir transcribe",
-                 "classifier": "weakmir refine (its psi_N.ckpt)"}.get(has, "no verb")
-        raise WeakmirError(f"{path_or_name}: holds a {meta.get('model')} {has or 'model'}, not a {role}; {verb} "
-                           f"needs a {role} checkpoint ({has} checkpoints are for {takes})")
+                 "classifier": "weakmir refine (its psi_N.ckpt)", "tagger": "weakmir tag",
+                 "embedding": "weakmir features and the recipe key embedding.checkpoint"}.get(has, "no verb")
+        a = "an" if role[0] in "aeiou" else "a"
+        raise WeakmirError(f"{path_or_name}: holds a {meta.get('model')} {has or 'model'}, not {a} {role}; {verb} "
+                           f"needs {a} {role} checkpoint ({has} checkpoints are for {takes})")
     return model, meta
 
 

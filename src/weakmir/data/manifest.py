@@ -226,8 +226,8 @@ class Manifest:
                 t.tags.validate(tvocab, f"{w} tags")
             if t.true_tags is not None:
                 check_labels(t.true_tags, tvocab, f"{w} true_tags")
-            if not t.stems and t.mixture is None:
-                raise ManifestError(f"{w}: has neither stems nor a mixture; add one")
+            if not t.stems and t.mixture is None and t.features is None:
+                raise ManifestError(f"{w}: has neither stems, a mixture nor features; add one")
             sids = set()
             for s in t.stems:
                 ws = f"{w} stem {s.id!r}"

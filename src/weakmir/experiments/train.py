@@ -14,6 +14,12 @@ checkpoints every N steps), from the same recipes, on any manifest:
   upper bound on the stems; any manifest whose stems have notes (``synth``, ``dataset slakh``,
   ``dataset bach10 --notes score``, the user's own). ``RUN/checkpoints/transcriptor_step_1.ckpt``,
   ``isolated_c-mix+h-mix.ckpt``, ``<step 3>.ckpt`` with ``<step 3>_transcriptor.ckpt``, ``supervised.ckpt``.
+* ``weak-mic``: one instrument tagger (``model``: att, fc_t, fc, rnn, rf, mt, dgm; the recipe's ``tag``
+  section and its ``mt_epochs`` / ``dgm_epochs``) on the clips' observed tags, selected on the valid split
+  (without one, the 15 % of train whose ids hash lowest, as :mod:`weakmir.data.sources.openmic` picks it);
+  features from the manifest (``features`` files) or from the mixtures through the frozen embedding network
+  (the recipe's ``embedding.checkpoint``, else pretrained on a synth corpus of its own in ``RUN/corpus``).
+  ``RUN/checkpoints/<model>.ckpt`` (for ``weakmir tag``), ``embedding.ckpt``.
 
 The manifest is checked for the method before any work. Writes ``RUN/results.json`` (``summary``, the
 resolved ``recipe``, the tables on the manifest's ``test`` split, else ``valid``), ``RUN/metrics.csv``
@@ -38,7 +44,7 @@ from ..train.engine import global_rank
 from .score_supervised import stages_for
 from .stages import Engine, StageRunner, fingerprint, run_tasks
 
-METHODS = ("self-refine", "score-supervised")
+METHODS = ("self-refine", "score-supervised", "weak-mic")
 
 
 def _eval_split(manifest: Manifest, usable) -> str | None:
@@ -64,6 +70,17 @@ def check_manifest(method: str, manifest: Manifest) -> dict:
         splits = sorted({t.split for t in manifest.tracks})
         raise WeakmirError(f"{where}: no track in split train (splits: {', '.join(splits)}); give some tracks "
                            "split \"train\"")
+    if method == "weak-mic":
+        tagged = [t for t in manifest.split("train") if t.tags is not None and (t.tags.present or t.tags.absent)]
+        if not tagged:
+            raise WeakmirError(f"{where}: no track in split train has an observed tag; weak-mic trains on clip tags "
+                               "(weakmir synth --preset openmic and weakmir dataset openmic write them)")
+        for t in manifest.tracks:
+            if t.features is None and t.mixture is None:
+                raise WeakmirError(f"{where}: track {t.id} has neither features nor a mixture; weak-mic tags one of "
+                                   "them: add the clip's audio or its features (.npy)")
+        split = _eval_split(manifest, lambda t: t.tags is not None or t.true_tags is not None)
+        return {"eval_split": split, "clips": len(tagged), "valid": bool(manifest.split("valid"))}
     if method == "self-refine":
         labelled = [s for t in manifest.split("train") for s in t.observed_stems() if s.observed]
         if not labelled:
@@ -85,7 +102,7 @@ def check_manifest(method: str, manifest: Manifest) -> dict:
 
 
 def train(method: str, manifest_path, out, recipe: str = "quick", sets=(), engine: Engine | None = None,
-          progress: bool = True, overwrite: bool = False) -> dict | None:
+          progress: bool = True, overwrite: bool = False, model: str = "att") -> dict | None:
     """Train ``method`` on the manifest at ``manifest_path`` into ``out`` (module docstring); returns the
     results (None on ranks other than 0). ``out`` is checked first (:func:`weakmir.files.check_output_folder`:
     a run never replaces its input manifest unless ``overwrite``)."""
@@ -99,6 +116,8 @@ def train(method: str, manifest_path, out, recipe: str = "quick", sets=(), engin
     log = (lambda msg: print(f"[{time.perf_counter() - t0:7.1f} s] {msg}", flush=True)) if progress else (lambda msg: None)
     if method == "self-refine":
         return _self_refine(manifest, out, recipe, sets, engine, log, t0)
+    if method == "weak-mic":
+        return _weak_mic(manifest, out, recipe, sets, engine, log, t0, progress, model)
     return _score_supervised(manifest, out, recipe, sets, engine, log, t0, progress)
 
 
@@ -287,6 +306,75 @@ def _score_page(r: dict):
         page.section("Scores", "The manifest has no test or valid track with a score: nothing was scored.")
     page.section("Learning curves").figure(learning_curves(r["learning_curves"], "training loss of every stage"),
                                            "learning curves", "curves")
+    return page
+
+
+# -- weak-mic ---------------------------------------------------------------------------------------------------
+
+def _weak_mic(manifest: Manifest, out: Path, recipe: str, sets, engine: Engine, log, t0, progress: bool,
+              model: str) -> dict | None:
+    from ..data.sources.openmic import valid_pick
+    from ..methods.weak_mic import train_tagger
+    from .weak_mic import MODELS, prepare, recipe as load_recipe, row_config, score
+
+    if model not in MODELS:
+        raise WeakmirError(f"unknown weak-mic model {model!r}; use one of {', '.join(MODELS)}")
+    P, resolved = load_recipe(recipe, sets)
+    info = check_manifest("weak-mic", manifest)
+    if not info["valid"]:
+        from ..errors import notice
+
+        moved = [t for t in manifest.split("train") if valid_pick(t.id)]
+        if not moved or len(moved) == len(manifest.split("train")):
+            raise WeakmirError(f"{manifest.path}: no track in split valid, and too few in train to set 15 % aside; "
+                               "give some tracks split \"valid\" (model selection needs them)")
+        for t in moved:
+            t.split = "valid"
+        notice(f"{manifest.path}: no split valid; {len(moved)} training clips (15 %, by id) select the model")
+    D, runner, trained_on = prepare(P, {**resolved, "model": model}, manifest, out, log, progress, engine,
+                                    out / "corpus" / "embedding")
+    cfg = row_config(P, model)
+    log(f"{manifest.path}: {len(D.splits['train']['x'])} training clips, "
+        f"{100 * D.splits['train']['mask'].mean():.1f} % of their labels observed; {model}, {cfg.epochs} epochs")
+    tagger = train_tagger(runner, model, cfg, D.bags("train"), D.bags("valid"), D.tagger(cfg, 0), 0)
+    if global_rank() != 0:
+        return None
+    split = info["eval_split"] if info["eval_split"] in D.splits else None
+    scores = score(tagger, D, split, P.threshold) if split else {}
+    view = "true" if scores.get("true") else "observed"
+    summary = {"method": "weak-mic", "model": model, "manifest": str(manifest.path), "eval_split": split,
+               "scored_against": view, "features": D.features, "embedding_trained_on": trained_on,
+               "clips": {k: len(v["x"]) for k, v in D.splits.items()}, "stages": _summary_of(runner.curves),
+               "seconds": time.perf_counter() - t0}
+    if scores:
+        summary.update({k: scores[view][k] for k in ("precision", "recall", "f1", "auroc", "map")})
+    results = {"summary": summary, "recipe": {**resolved, "model": model}, "scores": scores,
+               "learning_curves": runner.loss_curves()}
+    _write(out, results, runner, _weak_mic_page(results))
+    return results
+
+
+def _weak_mic_page(r: dict):
+    from ..report.figures import bars, learning_curves
+    from ..report.page import Page
+
+    s = r["summary"]
+    page = Page("weakmir train weak-mic", f"A {s['model']} tagger trained on the observed tags of {s['manifest']} "
+                f"({s['clips']} clips; features: {s['features']}, {s['embedding_trained_on']}), "
+                f"{s['seconds'] / 60:.1f} min.")
+    if r["scores"]:
+        sec = page.section(f"Scores on split {s['eval_split']} (percent, threshold 0.5; macro over present/absent, "
+                           "mean over classes)")
+        views = [v for v in ("true", "observed") if r["scores"].get(v)]
+        sec.table(["labels", "precision", "recall", "F1", "AUROC", "mAP"],
+                  [[v, *[r["scores"][v][k] for k in ("precision", "recall", "f1", "auroc", "map")]] for v in views])
+        per = r["scores"][views[0]]["per_class_f1"]
+        sec.figure(bars({s["model"]: list(per.values())}, list(per), "F1 per instrument", "F1 (%)"), "F1 per class",
+                   "per_class")
+    else:
+        page.section("Scores", "The manifest has no test or valid clip with tags: nothing was scored.")
+    page.section("Learning curve").figure(learning_curves(r["learning_curves"], "training loss"), "learning curve",
+                                          "curve")
     return page
 
 

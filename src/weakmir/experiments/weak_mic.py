@@ -373,6 +373,7 @@ def prepare(P: WeakMicPreset, resolved: dict, manifest: Manifest, out: Path, log
     D.embedding_kwargs, D.features = emb_kwargs, kind
     D.embedding_state = {k: v.clone() for k, v in embedding.state_dict().items()} if embedding is not None else None
     runner = StageRunner(out / "checkpoints", resolved, f"{key}-{ekey}", METHOD, log, engine)
+    runner.curves.update(emb_runner.curves)  # the embedding's pretraining into metrics.csv and the results
     return D, runner, trained_on
 
 

@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.features import fit_instances, read_features
 from ..models import build
 from ..models.mil import HEADS, Tagger
 from ..train.engine import sigmoid_rampup
@@ -533,38 +534,6 @@ def clip_features(manifest, tracks, embedding=None, instances: int = 10, progres
     return np.stack(out).astype(np.float32)
 
 
-def read_features(path) -> np.ndarray:
-    """Instance features ``(instances, dim)`` from a ``.npy`` file or an OpenMIC ``vggish/*.json``
-    (``{"features": [[...], ...]}``); a one-line error naming the file when it is neither."""
-    import json
-    from pathlib import Path
-
-    from ..errors import WeakmirError
-
-    path = Path(path)
-    try:
-        if path.suffix == ".json":
-            f = np.asarray(json.loads(path.read_text())["features"], np.float32)
-        else:
-            f = np.load(path, allow_pickle=False).astype(np.float32)
-    except FileNotFoundError:
-        raise WeakmirError(f"{path}: no such feature file; check the path") from None
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise WeakmirError(f"{path}: not a feature file ({type(e).__name__}: {e}); give a .npy array "
-                           "(instances, dim) or an OpenMIC vggish .json") from None
-    if f.ndim != 2 or not len(f) or not np.isfinite(f).all():
-        raise WeakmirError(f"{path}: features must be a finite (instances, dim) array, got shape {f.shape}; "
-                           "re-extract them")
-    return f
-
-
-def fit_instances(f: np.ndarray, instances: int) -> np.ndarray:
-    """``(n, dim)`` -> ``(instances, dim)``: the first ``instances`` rows, or the rows tiled when fewer."""
-    if len(f) >= instances:
-        return f[:instances]
-    return np.concatenate([f] * int(np.ceil(instances / len(f))))[:instances]
-
-
 def labels_of(tracks, classes) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Observed labels and mask ``(clips, classes)`` from the tracks' tags, and the true labels (None unless
     every track has ``true_tags``)."""
@@ -588,7 +557,7 @@ def standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 __all__ = ["EmbeddingConfig", "window_labels", "clip_audio", "embedding_data", "embedding_step",
-           "pretrain_embedding", "clip_features", "read_features", "fit_instances", "labels_of",
+           "pretrain_embedding", "clip_features", "labels_of",
            "bce_partial", "missing_as_negative", "positive_weights", "bce_balanced", "consistency", "ema_update",
            "kl_normal", "dgm_terms", "dgm_loss", "dgm_alpha", "Bags", "PairedBags", "supervised_step",
            "MeanTeacher", "mean_teacher_step", "dgm_step", "TagConfig", "head_kwargs", "make_tagger",

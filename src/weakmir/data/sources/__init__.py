@@ -3,4 +3,4 @@
 Nothing downloads: a loader reads what the user has and says what is missing.
 """
 
-SOURCES = ("bach10", "musdb", "musdb-hq", "mdx23")
+SOURCES = ("bach10", "musdb", "musdb-hq", "mdx23", "slakh", "openmic")
