@@ -108,7 +108,7 @@ def embedding_for(P: WeakMicPreset, runner: StageRunner, corpus_dir: Path, log, 
     train, valid = embedding_data(m, OPENMIC, progress)
     what = (f"weakmir synth --preset openmic --tracks {E.tracks} --seed {E.seed} (16 kHz, 10-s clips; "
             f"{len(train)} windows of 0.96 s with strong labels from the stems' notes)")
-    log(f"embedding: pretraining on {what}")
+    log(f"embedding: pretrained on {what}")
     model = pretrain_embedding(runner, E, train, valid, len(OPENMIC))
     return model, model.kwargs(), what
 

@@ -42,7 +42,6 @@ Shapes: bags ``(batch, instances, dim)``, labels and masks ``(batch, classes)``.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 
@@ -122,7 +121,7 @@ def dgm_terms(model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
     ``x`` ``(batch, instances, dim)``; returns ``(L (classes, batch, 2), log_q (classes, batch, 2))``.
     """
-    xk = model._flat(x)
+    xk = model.bag_input(x)
     K, B, _ = xk.shape
     losses = []
     for c in (0, 1):
@@ -326,6 +325,7 @@ class TagConfig:
     dgm_h3: int = 0
     dgm_z: int = 64
     dgm_classifier: tuple = (512, 512, 128)
+    dgm_pool: str = "flat"  # flat: the bag flattened (thesis); mean: averaged over instances (CPU presets)
     dgm_beta: float = 16.0
     dgm_lr: float = 2e-4
     dgm_weight_decay: float = 1e-5
@@ -347,7 +347,8 @@ def head_kwargs(cfg: TagConfig, classes: int, instances: int, dim: int, seed: in
         return {"classes": classes, "trees": cfg.rf_trees, "max_depth": cfg.rf_max_depth, "seed": seed}
     if m == "dgm":
         return {"instances": instances, "dim": dim, "classes": classes, "h1": cfg.dgm_h1, "h2": cfg.dgm_h2,
-                "h3": cfg.dgm_h3, "z": cfg.dgm_z, "classifier": list(cfg.dgm_classifier), "dropout": cfg.fc_dropout}
+                "h3": cfg.dgm_h3, "z": cfg.dgm_z, "classifier": list(cfg.dgm_classifier), "dropout": cfg.fc_dropout,
+                "pool": cfg.dgm_pool}
     raise ValueError(f"unknown weak-mic model {m!r}; use one of {', '.join(HEADS)}")
 
 

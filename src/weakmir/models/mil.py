@@ -220,17 +220,22 @@ def _mlp(classes, sizes, act, dropout=0.0) -> nn.ModuleList:
 class M2Bank(nn.Module, _Kwargs):
     """DGM: one M2 semi-supervised VAE per class (module docstring), batched over the classes.
 
-    ``x`` is the flattened bag ``(batch, instances * dim)``; each class ``k`` has its own encoder
+    ``x`` is the flattened bag ``(batch, instances * dim)`` (or, ``pool="mean"``, its mean over the
+    instances ``(batch, dim)``: 10x cheaper, for CPU runs); each class ``k`` has its own encoder
     ``(x, y) -> (μ, log σ²)`` of size ``z``, decoder ``(z, y) -> x'`` and classifier ``x -> logits (2,)``.
     ``forward``: ``(batch, instances, dim) -> (batch, classes)`` = q(y = 1 | x) per class.
     """
 
     def __init__(self, instances: int = 10, dim: int = 128, classes: int = 20, h1: int = 512, h2: int = 256,
-                 h3: int = 0, z: int = 64, classifier: tuple = (512, 512, 128), dropout: float = 0.5):
+                 h3: int = 0, z: int = 64, classifier: tuple = (512, 512, 128), dropout: float = 0.5,
+                 pool: str = "flat"):
         super().__init__()
+        if pool not in ("flat", "mean"):
+            raise ValueError(f"pool {pool!r}: use flat (the bag flattened, as the thesis) or mean (over instances)")
         self._kwargs = {"instances": instances, "dim": dim, "classes": classes, "h1": h1, "h2": h2, "h3": h3, "z": z,
-                        "classifier": list(classifier), "dropout": dropout}
-        x = instances * dim
+                        "classifier": list(classifier), "dropout": dropout, "pool": pool}
+        self.pool = pool
+        x = instances * dim if pool == "flat" else dim
         hid = [h for h in (h1, h2, h3) if h]
         self.classes, self.z, self.x_dim = classes, z, x
         self.encoder = _mlp(classes, [x + 2, *hid], None)
@@ -240,14 +245,15 @@ class M2Bank(nn.Module, _Kwargs):
         self.classifier = _mlp(classes, [x, *classifier, 2], None)
         self.drop = nn.Dropout(dropout)
 
-    def _flat(self, x: torch.Tensor) -> torch.Tensor:
-        """``(batch, instances, dim)`` or ``(batch, x)`` -> ``(classes, batch, x)``."""
-        x = x.reshape(x.shape[0], -1)
+    def bag_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, instances, dim)`` -> ``(classes, batch, x)``: the bag flattened (``pool="flat"``) or
+        averaged over its instances (``"mean"``), once per class."""
+        x = x.reshape(x.shape[0], -1) if self.pool == "flat" else x.mean(dim=1)
         return x.unsqueeze(0).expand(self.classes, -1, -1)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """q(y|x) logits ``(classes, batch, 2)``; ``x`` ``(batch, instances, dim)``."""
-        h = self._flat(x)
+        h = self.bag_input(x)
         for i, layer in enumerate(self.classifier):
             h = layer(h)
             if i < len(self.classifier) - 1:
