@@ -284,9 +284,7 @@ def _add_separate(sub) -> None:
                     "cross-faded overlap-add. Writes OUT/<file name>/<source>.wav. CHECKPOINT is a "
                     "checkpoint file, or a model name (e.g. 'mask') for an untrained model (smoke tests).",
     )
-    p.add_argument("checkpoint", help="checkpoint file or model name")
-    p.add_argument("audio", type=Path, nargs="+", help="audio files (wav/flac/ogg/mp3)")
-    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    _inference_args(p, "checkpoint file or model name", "audio files (wav/flac/ogg/mp3)")
     p.add_argument("--chunk-seconds", type=_num(float, "--chunk-seconds", 0, low_open=True), default=10.0,
                    help="chunk length (> 0, longer than the overlap)")
     p.add_argument("--overlap-seconds", type=_num(float, "--overlap-seconds", 0), default=1.0,
@@ -297,9 +295,16 @@ def _add_separate(sub) -> None:
                    help="scale the input to this loudness first and the outputs back (default: the checkpoint's "
                         "training loudness when it has one, e.g. -14 for self-refine separators)")
     p.add_argument("--device", default="cpu", help="torch device")
-    p.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file of the same path")
     p.set_defaults(func=_cmd_separate, interrupted="no partial file was left, the files finished before are kept; "
                                                    "separate does not resume: re-running separates every file again")
+
+
+def _inference_args(p, checkpoint_help: str, audio_help: str) -> None:
+    """The arguments every inference verb takes: CHECKPOINT AUDIO... -o OUT [--overwrite]."""
+    p.add_argument("checkpoint", type=Path, help=checkpoint_help)
+    p.add_argument("audio", type=Path, nargs="+", help=audio_help)
+    p.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file of the same path")
 
 
 def _output_name(path: Path) -> str:
@@ -348,14 +353,12 @@ def _add_transcribe(sub) -> None:
                     "OUT/<file name>/<instrument>.mid per instrument and pianoroll.png (instruments stacked, "
                     "high notes up).",
     )
-    p.add_argument("checkpoint", type=Path, help="a tcn_transcriptor checkpoint (e.g. transcriptor_3.ckpt)")
-    p.add_argument("audio", type=Path, nargs="+", help="audio files (any rate and channel count; mixed to mono)")
-    p.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    _inference_args(p, "a tcn_transcriptor checkpoint (e.g. transcriptor_3.ckpt)",
+                    "audio files (any rate and channel count; mixed to mono)")
     p.add_argument("--threshold", type=_num(float, "--threshold", 0, 1, True, True), default=0.5,
                    help="note probability threshold, in (0, 1)")
     p.add_argument("--min-frames", type=_num(int, "--min-frames", 1), default=2, help="shortest note, in frames")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file of the same path")
     p.set_defaults(func=_cmd_transcribe, interrupted="no partial file was left, the files finished before are kept; "
                                                      "transcribe does not resume: re-running transcribes every file "
                                                      "again")
@@ -384,14 +387,11 @@ def _add_tag(sub) -> None:
                     "attention.png (where each instrument plays: the attention weights over the 0.96-s instances, "
                     "for attention taggers); OUT/tags.csv holds one row per file x class.",
     )
-    p.add_argument("checkpoint", type=Path, help="a weak_mic_tagger checkpoint (e.g. RUN/checkpoints/att.ckpt)")
-    p.add_argument("audio", type=Path, nargs="+",
-                   help="audio files (any rate and channel count; mixed to mono 16 kHz), or .npy / OpenMIC vggish "
-                        ".json feature files for taggers trained on provided features")
-    p.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    _inference_args(p, "a weak_mic_tagger checkpoint (e.g. RUN/checkpoints/att.ckpt)",
+                    "audio files (any rate and channel count; mixed to mono 16 kHz), or .npy / OpenMIC vggish .json "
+                    "feature files for taggers trained on provided features")
     p.add_argument("--threshold", type=_num(float, "--threshold", 0, 1, True, True), default=0.5,
                    help="probability from which a class is tagged present, in (0, 1)")
-    p.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file of the same path")
     p.set_defaults(func=_cmd_tag, interrupted="no partial file was left, the files finished before are kept; tag does "
                                               "not resume: re-running tags every file again")
 
@@ -433,10 +433,8 @@ def _add_features(sub) -> None:
                     "16 kHz audio, as OpenMIC's VGGish) with an embedding checkpoint (OUT/checkpoints/embedding.ckpt "
                     "of weakmir experiment weak-mic or train weak-mic): OUT/<file name>.npy, (instances, 128).",
     )
-    p.add_argument("checkpoint", type=Path, help="a mel_embedding checkpoint (e.g. RUN/checkpoints/embedding.ckpt)")
-    p.add_argument("audio", type=Path, nargs="+", help="audio files (any rate and channel count)")
-    p.add_argument("--out", "-o", type=Path, required=True, help="output folder")
-    p.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file of the same path")
+    _inference_args(p, "a mel_embedding checkpoint (e.g. RUN/checkpoints/embedding.ckpt)",
+                    "audio files (any rate and channel count)")
     p.set_defaults(func=_cmd_features, interrupted="the files finished before are kept; features does not resume: "
                                                    "re-running computes every file again")
 
