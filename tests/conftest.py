@@ -47,6 +47,12 @@ def pop_corpus(tmp_path_factory):
                   bleed=0.15, wrong_label=0.15, merge=0.15, missing=0.3, jobs=2)
 
 
+@pytest.fixture(scope="session")
+def voice_corpus(tmp_path_factory):
+    """10 clean pop tracks of 8 s at 16 kHz (their lead voice has stems and f0: majl's data)."""
+    return _build(tmp_path_factory, "voice", preset="pop", tracks=10, seconds=8.0, seed=11, sample_rate=16000, jobs=2)
+
+
 SHARED_DATA = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

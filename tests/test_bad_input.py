@@ -89,6 +89,16 @@ def world(tmp_path_factory):
     save(w / "emb.ckpt", build("mel_embedding", **emb), emb)
     tag_kw = {"head": "mil_attention", "head_kwargs": {}, "classes": list(OPENMIC), "embedding": emb}
     save(w / "tagger.ckpt", build("weak_mic_tagger", **tag_kw), tag_kw)
+    jcf = build("majl_jcf", mss="unet_jansson", mss_kwargs={"channels": [4, 8]}, pe="crepe", pe_kwargs={"capacity": 1})
+    save(w / "jcf.ckpt", jcf, jcf.kwargs())
+    (w / "m1k_mono" / "Wavfile").mkdir(parents=True)
+    sf.write(w / "m1k_mono" / "Wavfile" / "amy_1_01.wav", _tone(1, 16000, 1)[:, 0], 16000)
+    (w / "m1k_pv" / "Wavfile").mkdir(parents=True)
+    (w / "m1k_pv" / "PitchLabel").mkdir()
+    sf.write(w / "m1k_pv" / "Wavfile" / "amy_1_01.wav", _tone(1, 16000, 2), 16000)
+    (w / "m1k_pv" / "PitchLabel" / "amy_1_01.pv").write_text("0\n" * 10)  # a 1-s clip has 49 frames
+    (w / "st500").mkdir()
+    (w / "st500" / "MIR-ST500_corrected.json").write_text(json.dumps({"1": [[0.1, 0.5, 60]]}))
     np.save(w / "nan.npy", np.full((10, 128), np.nan, np.float32))
     (w / "bad.npy").write_bytes(b"not numpy")
     sr = 44100
@@ -120,6 +130,7 @@ def world(tmp_path_factory):
     _variant(w, "outside", outside)
     _variant(w, "badlabel", lambda d: d["tracks"][0]["stems"][0]["labels"].update({"present": ["kazoo"]}))
     _variant(w, "notrain", lambda d: [t.update({"split": "test"}) for t in d["tracks"]])
+    _variant(w, "alltrain", lambda d: [t.update({"split": "train"}) for t in d["tracks"]])
 
     def six_stem(d):
         s = d["tracks"][0]["stems"][0]
@@ -208,6 +219,11 @@ ROWS = [
     ("dataset/bach10 empty folder", "dataset bach10 {w}/emptydir -o {out}", "emptydir"),
     ("dataset/no such root", "dataset slakh {w}/nowhere -o {out}", "nowhere"),
     ("dataset/openmic without features", "dataset openmic {w}/emptydir -o {out}", "emptydir"),
+    ("dataset/mir1k without Wavfile", "dataset mir1k {w}/emptydir -o {out}", "no Wavfile"),
+    ("dataset/mir1k mono clip", "dataset mir1k {w}/m1k_mono -o {out}", "amy_1_01.wav: 1 channel"),
+    ("dataset/mir1k label of another clip", "dataset mir1k {w}/m1k_pv -o {out}", "amy_1_01.pv: 10 frames"),
+    ("dataset/medleydb layout missing", "dataset medleydb {w}/emptydir -o {out}", "neither Audio"),
+    ("dataset/mir-st500 without audio", "dataset mir-st500 {w}/st500 -o {out}", "no audio was found"),
     # separate
     ("separate/two inputs, one output name", "separate {w}/sep.ckpt {w}/a/mix.flac {w}/b/mix.flac -o {out}",
      "both would write"),
@@ -247,6 +263,14 @@ ROWS = [
     ("tag/--threshold 1.5", "tag {w}/tagger.ckpt {w}/a/mix.flac -o {out} --threshold 1.5", "--threshold"),
     ("tag/two inputs, one output name", "tag {w}/tagger.ckpt {w}/a/mix.flac {w}/b/mix.flac -o {out}", "both would write"),
     ("tag/read-only out", f"tag {{w}}/tagger.ckpt {{w}}/a/mix.flac -o {RO}", "cannot write"),
+    # pitch
+    ("pitch/separator checkpoint", "pitch {w}/sep.ckpt {w}/a/mix.flac -o {out}", "not a voice_pitch"),
+    ("pitch/missing file", "pitch {w}/jcf.ckpt {w}/nope.wav -o {out}", "nope.wav"),
+    ("pitch/truncated FLAC", "pitch {w}/jcf.ckpt {w}/cut.flac -o {out}", "cut.flac"),
+    ("pitch/zero-length file", "pitch crepe {w}/empty.wav -o {out}", "empty.wav: is empty"),
+    ("pitch/garbage checkpoint", "pitch {w}/garbage.ckpt {w}/a/mix.flac -o {out}", "garbage.ckpt"),
+    ("pitch/--chunk-seconds 0", "pitch {w}/jcf.ckpt {w}/a/mix.flac -o {out} --chunk-seconds 0", "--chunk-seconds"),
+    ("pitch/read-only out", f"pitch {{w}}/jcf.ckpt {{w}}/a/mix.flac -o {RO}", "cannot write"),
     # features
     ("features/tagger checkpoint", "features {w}/tagger.ckpt {w}/a/mix.flac -o {out}", "not an embedding"),
     ("features/missing file", "features {w}/emb.ckpt {w}/nope.wav -o {out}", "nope.wav"),
@@ -269,6 +293,10 @@ ROWS = [
     ("train/--checkpoint-every 0", "train self-refine {w}/corpus -o {out} --checkpoint-every 0", "--checkpoint-every"),
     ("train/weak-mic without a train split", "train weak-mic {w}/notrain -o {out} --recipe tiny --quiet",
      "no track in split train"),
+    ("train/majl without a fully labelled track", "train majl {w}/alltrain -o {out} --recipe tiny --quiet",
+     "no fully labelled training track"),
+    ("train/two manifests for one-manifest method", "train self-refine {w}/corpus {w}/corpus -o {out} --quiet",
+     "trains on one manifest"),
     ("train/--model for another method", "train self-refine {w}/corpus -o {out} --model att --quiet", "--model"),
     ("train/stem path outside the corpus", "train self-refine {w}/outside -o {out} --recipe tiny --quiet", "etc/passwd"),
     # experiment
@@ -278,6 +306,10 @@ ROWS = [
     ("experiment/read-only out", f"experiment self-refine --preset tiny -o {RO} --quiet", "cannot write"),
     ("experiment/--num-nodes 0", "experiment self-refine --preset tiny -o {out} --num-nodes 0", "--num-nodes"),
     ("experiment/unknown preset", "experiment self-refine --preset nope -o {out} --quiet", "nope"),
+    ("experiment/majl --mir1k without clips", "experiment majl --preset tiny --mir1k {w}/emptydir -o {out} --quiet",
+     "emptydir"),
+    ("experiment/--mir1k for another method", "experiment self-refine --preset tiny --mir1k {w}/emptydir -o {out} --quiet",
+     "--mir1k"),
     ("experiment/weak-mic --openmic missing", "experiment weak-mic --preset tiny --openmic {w}/nowhere -o {out} --quiet",
      "nowhere"),
 ]

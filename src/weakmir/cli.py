@@ -235,11 +235,16 @@ def _add_dataset(sub) -> None:
         description="Read a dataset you already have (nothing is downloaded) and write OUT/manifest.json "
                     "pointing at its audio, with annotations converted to weakmir's CSVs.",
     )
-    p.add_argument("name", choices=["bach10", "musdb", "musdb-hq", "mdx23", "slakh", "openmic"],
+    p.add_argument("name", choices=["bach10", "musdb", "musdb-hq", "mdx23", "slakh", "openmic", "mir1k", "medleydb",
+                                    "mir-st500"],
                    help="dataset layout: bach10; musdb (MUSDB18 .stem.mp4, decoded once to FLAC in OUT); "
                         "musdb-hq (MUSDB18-HQ wav folders); mdx23 (MDX23 label-noise set, HQ layout, noisy labels); "
                         "slakh (Slakh2100 flac, per-stem MIDI and metadata.yaml); openmic (OpenMIC-2018: VGGish "
-                        "features, aggregated labels, split01 partitions, audio if present)")
+                        "features, aggregated labels, split01 partitions, audio if present); mir1k (MIR-1K: Wavfile/ "
+                        "stereo clips split into voice and accompaniment, PitchLabel/ .pv f0; split by song); medleydb "
+                        "(MedleyDB Audio/ + Pitch_Annotations, or the MedleyDB-Pitch layout: singing-voice stems and "
+                        "their f0); mir-st500 (MIR-ST500 note JSON + train|test/<id>/Mixture.mp3: mixtures with pitch "
+                        "only)")
     p.add_argument("root", type=Path, help="the dataset's root folder")
     p.add_argument("--out", "-o", type=Path, required=True, help="output folder for manifest.json")
     p.add_argument("--notes", choices=["gtnotes", "score"], default="gtnotes",
@@ -256,7 +261,7 @@ def _add_dataset(sub) -> None:
 
 
 def _cmd_dataset(a) -> int:
-    from .data.sources import bach10, musdb, openmic, slakh
+    from .data.sources import bach10, medleydb, mir1k, mir_st500, musdb, openmic, slakh
 
     if a.notes != "gtnotes" and a.name != "bach10":
         raise WeakmirError(f"--notes {a.notes} applies to bach10 only; drop it for {a.name}")
@@ -269,7 +274,7 @@ def _cmd_dataset(a) -> int:
                "mdx23": lambda root, out: musdb.load_hq(root, out, noisy=True),
                "slakh": lambda root, out: slakh.load(root, out, keep=a.keep.split(",") if a.keep else None,
                                                      splits_file=a.splits_file),
-               "openmic": openmic.load}
+               "openmic": openmic.load, "mir1k": mir1k.load, "medleydb": medleydb.load, "mir-st500": mir_st500.load}
     m = loaders[a.name](a.root, a.out)
     s = m.summary()
     print(f"weakmir dataset: {a.name}, {s['tracks']} tracks, {s['hours'] * 60:.1f} min, {s['stems']} stems "
@@ -343,6 +348,51 @@ def _cmd_separate(a) -> int:
         files = separate_file(model, path, dest, a.chunk_seconds, a.overlap_seconds, a.context_seconds, a.device,
                               normalize_lufs=lufs)
         print(f"weakmir separate: {path} -> {dest}/ ({', '.join(files)})")
+    return 0
+
+
+def _add_pitch(sub) -> None:
+    p = sub.add_parser(
+        "pitch", help="singing-voice f0 (and the separated voice) with a MAJL checkpoint, or torchcrepe",
+        description="Estimate the singing voice's f0 of each file, any length, in chunks: OUT/<file name>/f0.csv "
+                    "(time_s, f0_hz with 0 = unvoiced, confidence; one row per 20-ms frame), vocals.wav (the "
+                    "separated voice, 16 kHz mono) and f0.png (the f0 over the mixture's spectrogram). CHECKPOINT "
+                    "is a majl_jcf checkpoint (weakmir train majl / experiment majl: e.g. RUN/checkpoints/majl.ckpt), "
+                    "or 'crepe' for torchcrepe's pretrained tracker with no training (no separation: the mixture "
+                    "is tracked as it is).",
+    )
+    _inference_args(p, "a majl_jcf checkpoint, or 'crepe'", "audio files (any rate and channel count; mixed to "
+                                                             "mono 16 kHz)")
+    p.add_argument("--chunk-seconds", type=_num(float, "--chunk-seconds", 1), default=10.0,
+                   help="chunk length in seconds (>= 1; one second of context is added on each side)")
+    p.add_argument("--threshold", type=_num(float, "--threshold", 0, 1, True, True), default=0.5,
+                   help="voicing threshold on the pitch vector's maximum (crepe: on its periodicity), in (0, 1)")
+    p.add_argument("--crepe-model", choices=["tiny", "full"], default="tiny",
+                   help="with CHECKPOINT crepe: torchcrepe's model (full is ~50x slower on a CPU)")
+    p.set_defaults(func=_cmd_pitch, interrupted="no partial file was left, the files finished before are kept; pitch "
+                                                "does not resume: re-running estimates every file again")
+
+
+def _cmd_pitch(a) -> int:
+    from . import inputs
+    from .infer.pitch import OUTPUTS, pitch_file
+
+    names = inputs.output_names(a.audio, _output_name)
+    if str(a.checkpoint) == "crepe" and not a.checkpoint.exists():
+        from .audio.crepe import import_torchcrepe
+
+        import_torchcrepe()
+        model, files = "crepe", OUTPUTS
+    else:
+        model, _ = inputs.checkpoint(a.checkpoint, "voice_pitch", "weakmir pitch")
+        files = (*OUTPUTS, "vocals.wav")
+    inputs.output_folder(a.out, inputs=[*a.audio, Path(a.checkpoint)], overwrite=a.overwrite,
+                         writes=[f"{n}/{f}" for n in names for f in files])
+    inputs.audio_files(a.audio, sample_rate=16000, channels=1)
+    for name, path in names.items():
+        r = pitch_file(model, path, a.out / name, a.chunk_seconds, a.threshold, a.crepe_model)
+        print(f"weakmir pitch: {path} -> {a.out / name}/ ({', '.join(r['files'])}; {r['frames']} frames, "
+              f"{100 * r['voiced']:.0f} % voiced)")
     return 0
 
 
@@ -531,19 +581,21 @@ _RESUMES = ("the stages finished are kept and the one running resumes from its l
 
 def _add_train(sub) -> None:
     p = sub.add_parser(
-        "train", help="train a method on your own manifest (self-refine, score-supervised, weak-mic)",
+        "train", help="train a method on your own manifest (self-refine, score-supervised, weak-mic, majl)",
         description="Run a method's training stages on a manifest you made: self-refine trains a separator on the "
                     "stems' labels (a manifest from weakmir refine: the refined ones) with the multi-label grouping "
                     "and -14 LUFS inputs of its section 3.2; score-supervised trains the transcriptor (step 1), a "
                     "separator against it (step 2), both jointly (step 3) and the supervised bound, from mixtures "
-                    "and the stems' notes; weak-mic trains one instrument tagger (--model) on the clips' observed tags (missing tags are masked, never negatives), from the manifest's features or from the audio through a frozen embedding network (pretrained on a synth corpus of its own unless the recipe's embedding.checkpoint names one). The manifest is checked first. Writes RUN/checkpoints/*.ckpt (for weakmir "
+                    "and the stems' notes; weak-mic trains one instrument tagger (--model) on the clips' observed tags (missing tags are masked, never negatives), from the manifest's features or from the audio through a frozen embedding network (pretrained on a synth corpus of its own unless the recipe's embedding.checkpoint names one); majl trains the pipeline, naive joint learning, MAJL-Stage I and (when some tracks are labelled with stems only or pitch only) MAJL Stage II on one or more manifests, each track's labelling (full, stems, pitch) read from the manifest. The manifest is checked first. Writes RUN/checkpoints/*.ckpt (for weakmir "
                     "separate / transcribe), RUN/metrics.csv, RUN/results.json (scores on the test split, else "
                     "valid), RUN/report.md and RUN/report.html. The same command again loads what is trained "
                     "and resumes a stage that was killed.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("method", choices=["self-refine", "score-supervised", "weak-mic"])
-    p.add_argument("manifest", type=Path, help="manifest.json (or its folder)")
+    p.add_argument("method", choices=["self-refine", "score-supervised", "weak-mic", "majl"])
+    p.add_argument("manifest", type=Path, nargs="+",
+                   help="manifest.json (or its folder); majl takes several (e.g. a fully labelled one, a stems-only "
+                        "one and a pitch-only one)")
     p.add_argument("--model", choices=["att", "fc", "fc_t", "rnn", "rf", "mt", "dgm"], default=None,
                    help="weak-mic only: the tagger (thesis: att = attention MIL, fc_t = mean pooling, fc = flat, "
                         "rnn = bi-GRU, rf = random forests, mt = mean teacher, dgm = semi-supervised VAE; default att)")
@@ -562,11 +614,19 @@ def _cmd_train(a) -> int:
 
     if a.model and a.method != "weak-mic":
         raise WeakmirError(f"--model applies to weak-mic only; drop it for {a.method}")
-    r = train(a.method, a.manifest, a.out, a.recipe, a.sets, _engine(a), progress=not a.quiet, overwrite=a.overwrite,
+    if len(a.manifest) > 1 and a.method != "majl":
+        raise WeakmirError(f"{a.method} trains on one manifest, {len(a.manifest)} were given; merge them or pass one")
+    r = train(a.method, a.manifest if a.method == "majl" else a.manifest[0], a.out, a.recipe, a.sets, _engine(a), progress=not a.quiet, overwrite=a.overwrite,
               model=a.model or "att")
     if r is None:  # a rank other than 0 of a distributed run
         return 0
     s = r["summary"]
+    if a.method == "majl":
+        rows = s.get("scores") or {}
+        score = ("nothing to score" if not rows else f"on split {s['eval_split']}: " + " / ".join(
+            f"{k} SDR {v['sdr']:.2f} dB RPA {v['rpa']:.1f} %" for k, v in rows.items()))
+        print(f"weakmir train majl: {score} -> {a.out / 'checkpoints'}, {a.out / 'results.json'}")
+        return 0
     if a.method == "weak-mic":
         score = ("nothing to score" if s.get("f1") is None else
                  f"F1 {s['f1']:.2f} %, AUROC {s['auroc']:.2f} % on split {s['eval_split']} ({s['scored_against']})")
@@ -595,12 +655,14 @@ def _add_experiment(sub) -> None:
                     "chorale corpus; its stages train side by side in two one-thread worker processes. weak-mic: "
                     "Tables 3.1, 3.2, 4.2, 5.1 and Figures 3.4, 3.5, 5.3 of Gururani's thesis (attention MIL, its "
                     "baselines, balanced BCE, the semi-supervised VAE, mean teacher, few-label ratios) on the openmic "
-                    "synth corpus, 5 seeds each. Writes "
+                    "synth corpus, 5 seeds each. majl: Tables 2 and 5 and Figures 5-6 of Wei et al. 2024 (pipeline, "
+                    "naive joint learning, MAJL-Stage I, MAJL with extra stems-only / pitch-only songs; SDR, GNSDR, "
+                    "RPA, RCA; torchcrepe as the peer) on the pop corpus, and on the real MIR-1K clips. Writes "
                     "OUT/results.json, OUT/metrics.csv, OUT/report.md and OUT/report.html (figures in "
                     "OUT/report_files/) and every model under OUT/checkpoints/. A re-run with the same OUT reuses "
                     "the checkpoints already trained and resumes a stage that was killed.",
     )
-    p.add_argument("method", choices=["self-refine", "score-supervised", "weak-mic"])
+    p.add_argument("method", choices=["self-refine", "score-supervised", "weak-mic", "majl"])
     p.add_argument("--preset", "--recipe", dest="preset", default="quick",
                    help="quick: 2 CPU cores; paper: the paper's sizes (GPU); tiny: a seconds-long smoke run "
                         "(recipes/METHOD/NAME.yaml); or a YAML recipe file")
@@ -614,6 +676,9 @@ def _add_experiment(sub) -> None:
     p.add_argument("--openmic", type=Path, default=None,
                    help="weak-mic: a manifest of the real OpenMIC-2018 (weakmir dataset openmic ROOT -o DIR) to run "
                         "the tables on instead of the synth corpus (its VGGish features; scored on observed tags only)")
+    p.add_argument("--mir1k", type=Path, default=None,
+                   help="majl: the MIR-1K folder (Wavfile/, PitchLabel/) for the real-recordings rows (default "
+                        "../shared/data/mir1k beside the repository; skipped with a note when absent)")
     p.add_argument("--out", "-o", type=Path, required=True)
     _add_engine(p)
     p.add_argument("--quiet", action="store_true")
@@ -625,6 +690,21 @@ def _cmd_experiment(a) -> int:
     engine.progress = False  # the experiments print one line per stage instead
     if a.openmic is not None and a.method != "weak-mic":
         raise WeakmirError(f"--openmic applies to weak-mic only; drop it for {a.method}")
+    if a.mir1k is not None and a.method != "majl":
+        raise WeakmirError(f"--mir1k applies to majl only; drop it for {a.method}")
+    if a.method == "majl":
+        from .experiments.majl import experiment as majl_experiment
+
+        r = majl_experiment(a.preset, a.out, progress=not a.quiet, mir1k=a.mir1k, sets=a.sets, engine=engine)
+        if r is None:
+            return 0
+        s = r["summary"]
+        row = lambda d: " / ".join(f"{k} {d[f'sdr_{k}']:.2f} dB {d[f'rpa_{k}']:.1f} %"  # noqa: E731
+                                   for k in ("pipeline", "naive", "stage1", "majl"))
+        m1k = f"; MIR-1K {row(s['mir1k'])}" if s.get("mir1k") else ""
+        print(f"weakmir experiment majl: SDR / RPA {row(s)}; torchcrepe on separated {s['rpa_crepe_on_separated']:.1f} %"
+              f"{m1k} -> {a.out / 'results.json'}")
+        return 0
     if a.method == "weak-mic":
         from .experiments.weak_mic import experiment as weak_experiment
 
@@ -677,6 +757,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset(sub)
     _add_separate(sub)
     _add_transcribe(sub)
+    _add_pitch(sub)
     _add_tag(sub)
     _add_features(sub)
     _add_refine(sub)

@@ -9,8 +9,13 @@ A manifest is a JSON file (``manifest.json``)::
 Each *track*: ``id``, ``split`` (train/valid/test), ``mixture`` (path or
 null), ``sample_rate``, ``duration`` (s), ``score`` (MIDI path or null),
 ``tags`` (observed clip tags, :class:`LabelSet` dict or null), ``true_tags``
-(list or null), ``provenance`` (free dict), ``stems`` and, optionally, ``features`` (a ``.npy`` file of
-the clip's instance features ``(instances, dim)``, e.g. OpenMIC's VGGish; left out when null).
+(list or null), ``provenance`` (free dict), ``stems`` and, optionally (each left out when null):
+``features`` (a ``.npy`` file of the clip's instance features ``(instances, dim)``, e.g. OpenMIC's
+VGGish), ``f0`` (an f0 CSV of the track's lead voice, for data with pitch but no voice stem, as
+MIR-ST500) and ``labelling`` (what the track is labelled with for joint separation + pitch,
+majl_wei2024: ``"full"`` — voice stem and its f0 —, ``"stems"`` — stems only, any f0 is ignored — or
+``"pitch"`` — mixture and f0 only, any stem audio is ignored; when null it follows from what the track
+has, :func:`weakmir.data.voice.labelling`).
 
 Each *stem*: ``id``, ``path``, ``sample_rate``, ``channels``, ``frames``,
 ``labels`` (observed stem labels, LabelSet dict), ``true_labels`` (list or
@@ -53,6 +58,8 @@ FORMAT = "weakmir.manifest"
 VERSION = 1
 SPLITS = ("train", "valid", "test")
 CORRUPTION_KINDS = ("bleed", "wrong_label", "merge")
+LABELLINGS = ("full", "stems", "pitch")
+OPTIONAL_TRACK_FIELDS = ("features", "f0", "labelling")  # left out of the JSON when null
 
 
 def _strict(cls, d: dict, where: str):
@@ -121,6 +128,8 @@ class Track:
     true_tags: list[str] | None = None
     provenance: dict = field(default_factory=dict)
     features: str | None = None
+    f0: str | None = None
+    labelling: str | None = None
 
     def observed_stems(self) -> list[Stem]:
         """Stems as the (possibly noisy) data presents them: hidden ones left out."""
@@ -147,8 +156,9 @@ class Track:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["stems"] = [s.to_dict(stem_vocab) for s in self.stems]
         d["tags"] = self.tags.to_dict(tag_vocab) if self.tags is not None else None
-        if d["features"] is None:
-            del d["features"]  # manifests without features read (and fingerprint) as before
+        for k in OPTIONAL_TRACK_FIELDS:
+            if d[k] is None:
+                del d[k]  # manifests without them read (and fingerprint) as before
         return d
 
     @classmethod
@@ -228,6 +238,8 @@ class Manifest:
                 check_labels(t.true_tags, tvocab, f"{w} true_tags")
             if not t.stems and t.mixture is None and t.features is None:
                 raise ManifestError(f"{w}: has neither stems, a mixture nor features; add one")
+            if t.labelling is not None and t.labelling not in LABELLINGS:
+                raise ManifestError(f"{w}: unknown labelling {t.labelling!r}; use one of {', '.join(LABELLINGS)} or null")
             sids = set()
             for s in t.stems:
                 ws = f"{w} stem {s.id!r}"
@@ -242,7 +254,7 @@ class Manifest:
                 if not all(isinstance(v, int) and v > 0 for v in (s.sample_rate, s.channels, s.frames)):
                     raise ManifestError(f"{ws}: sample_rate, channels and frames must be positive integers "
                                         f"(got {s.sample_rate}, {s.channels}, {s.frames}); re-create the manifest")
-            paths = [("mixture", t.mixture), ("score", t.score), ("features", t.features)]
+            paths = [("mixture", t.mixture), ("score", t.score), ("features", t.features), ("f0", t.f0)]
             for s in t.stems:
                 paths += [(f"stem {s.id!r} path", s.path), (f"stem {s.id!r} clean_path", s.clean_path),
                           (f"stem {s.id!r} notes", s.notes), (f"stem {s.id!r} f0", s.f0)]

@@ -20,6 +20,14 @@ checkpoints every N steps), from the same recipes, on any manifest:
   features from the manifest (``features`` files) or from the mixtures through the frozen embedding network
   (the recipe's ``embedding.checkpoint``, else pretrained on a synth corpus of its own in ``RUN/corpus``).
   ``RUN/checkpoints/<model>.ckpt`` (for ``weakmir tag``), ``embedding.ckpt``.
+* ``majl``: one or more manifests; each track's labelling (``full``: voice stem + f0, ``stems``: voice stem
+  only, ``pitch``: mixture + f0 only; the manifest's ``labelling`` or what the track has,
+  :mod:`weakmir.data.voice`) decides what it trains. The pipeline (MSS and PE apart), naive joint
+  learning and MAJL-Stage I train on the ``full`` training tracks; MAJL Stage II from scratch on those plus
+  the single-labelled ones, pseudo-labelled by Stage I (the recipe's ``th``), when there are any. The
+  modules are the recipe's first ``combos``. Scored on the fully labelled tracks of split test (else
+  valid): SDR, GNSDR, RPA, RCA. ``RUN/checkpoints/{pipeline_mss,pipeline_pe,pipeline,naive,stage1,majl}.ckpt``
+  (``pipeline``, ``naive``, ``stage1``, ``majl``: ``weakmir pitch`` reads them).
 
 The manifest is checked for the method before any work. Writes ``RUN/results.json`` (``summary``, the
 resolved ``recipe``, the tables on the manifest's ``test`` split, else ``valid``), ``RUN/metrics.csv``
@@ -44,7 +52,7 @@ from ..train.engine import global_rank
 from .score_supervised import stages_for
 from .stages import Engine, StageRunner, fingerprint, run_tasks
 
-METHODS = ("self-refine", "score-supervised", "weak-mic")
+METHODS = ("self-refine", "score-supervised", "weak-mic", "majl")
 
 
 def _eval_split(manifest: Manifest, usable) -> str | None:
@@ -81,6 +89,13 @@ def check_manifest(method: str, manifest: Manifest) -> dict:
                                    "them: add the clip's audio or its features (.npy)")
         split = _eval_split(manifest, lambda t: t.tags is not None or t.true_tags is not None)
         return {"eval_split": split, "clips": len(tagged), "valid": bool(manifest.split("valid"))}
+    if method == "majl":
+        from ..data.voice import check, labelling
+
+        counts = check(manifest, where)
+        full = [t for t in manifest.split("train") if labelling(t) == "full"]
+        split = _eval_split(manifest, lambda t: labelling(t) == "full")
+        return {"eval_split": split, "labellings": counts, "full_train": len(full)}
     if method == "self-refine":
         labelled = [s for t in manifest.split("train") for s in t.observed_stems() if s.observed]
         if not labelled:
@@ -108,6 +123,9 @@ def train(method: str, manifest_path, out, recipe: str = "quick", sets=(), engin
     a run never replaces its input manifest unless ``overwrite``)."""
     if method not in METHODS:
         raise WeakmirError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    if method == "majl":
+        return _majl(manifest_path if isinstance(manifest_path, (list, tuple)) else [manifest_path], out, recipe,
+                     sets, engine, progress, overwrite)
     manifest = Manifest.read(manifest_path)
     check_output_folder(out, inputs=[manifest.path], writes=RUN_FILES, overwrite=overwrite, option="--out")
     engine = engine or Engine(progress=progress)
@@ -375,6 +393,76 @@ def _weak_mic_page(r: dict):
         page.section("Scores", "The manifest has no test or valid clip with tags: nothing was scored.")
     page.section("Learning curve").figure(learning_curves(r["learning_curves"], "training loss"), "learning curve",
                                           "curve")
+    return page
+
+
+# -- majl ------------------------------------------------------------------------------------------------------
+
+def _majl(paths, out, recipe: str, sets, engine: Engine | None, progress: bool, overwrite: bool) -> dict | None:
+    import hashlib
+
+    from ..data import voice
+    from .majl import recipe as load_recipe, score, train_row
+
+    manifests = [Manifest.read(p) for p in paths]
+    check_output_folder(out, inputs=[m.path for m in manifests], writes=RUN_FILES, overwrite=overwrite, option="--out")
+    engine = engine or Engine(progress=progress)
+    out = Path(out)
+    t0 = time.perf_counter()
+    log = (lambda msg: print(f"[{time.perf_counter() - t0:7.1f} s] {msg}", flush=True)) if progress else (lambda msg: None)
+    P, resolved = load_recipe(recipe, sets)
+    infos = [check_manifest("majl", m) for m in manifests]
+    D = {"full": [], "stems": [], "pitch": [], "eval": []}
+    for m, info in zip(manifests, infos):
+        for t in voice.load(m, "train"):
+            D[t.labelling].append(t)
+        if info["eval_split"]:
+            D["eval"] += [t for t in voice.load(m, info["eval_split"]) if t.labelling == "full"]
+    if not D["full"]:
+        counts = ", ".join(f"{m.path}: {i['labellings']}" for m, i in zip(manifests, infos))
+        raise WeakmirError(f"no fully labelled training track (voice stem + f0) in {counts}; MAJL-Stage I trains on "
+                           "fully labelled songs: give one manifest whose train tracks have both")
+    key = hashlib.sha256("".join(fingerprint(m.path) for m in manifests).encode()).hexdigest()[:16]
+    runner = StageRunner(out / "checkpoints", resolved, key, "majl", log, engine)
+    combo = P.combos[0]
+    log(f"{len(manifests)} manifest(s): full {len(D['full'])}, stems-only {len(D['stems'])}, pitch-only "
+        f"{len(D['pitch'])} training tracks; {combo.replace('x', ' x ')}")
+    rows = ["pipeline", "naive", "stage1"] + (["majl"] if D["stems"] or D["pitch"] else [])
+    models = {}
+    for r in rows:
+        models[r] = (train_row(runner, P, D, combo, "majl_both", P.train, name="majl", cfg2=P.stage2) if r == "majl"
+                     else train_row(runner, P, D, combo, r, P.train, figures=out / "figures"))
+    if global_rank() != 0:
+        return None
+    split = next((i["eval_split"] for i in infos if i["eval_split"]), None)
+    scores = {r: score(m, D["eval"]) for r, m in models.items()} if D["eval"] else {}
+    summary = {"method": "majl", "manifests": [str(m.path) for m in manifests], "combo": combo,
+               "tracks": {k: len(v) for k, v in D.items()}, "eval_split": split, "th": P.th,
+               "rows": rows, "scores": {r: v["overall"] for r, v in scores.items()}, "stages": _summary_of(runner.curves),
+               "seconds": time.perf_counter() - t0}
+    if not (D["stems"] or D["pitch"]):
+        summary["note"] = "no stems-only or pitch-only training track: MAJL Stage II was not trained"
+    results = {"summary": summary, "recipe": resolved, "scores": scores, "learning_curves": runner.loss_curves()}
+    _write(out, results, runner, _majl_page(results))
+    return results
+
+
+def _majl_page(r: dict):
+    from ..report.figures import learning_curves
+    from ..report.page import Page
+
+    s = r["summary"]
+    page = Page("weakmir train majl", f"{s['combo'].replace('x', ' x ')} trained on {', '.join(s['manifests'])} "
+                f"(training tracks: {s['tracks']['full']} full, {s['tracks']['stems']} stems-only, "
+                f"{s['tracks']['pitch']} pitch-only), {s['seconds'] / 60:.1f} min." + (f" {s['note']}." if s.get("note") else ""))
+    if s["scores"]:
+        page.section(f"Scores on split {s['eval_split']} (SDR: BSS Eval v4 median, GNSDR dB, RPA / RCA %)").table(
+            ["model", "SDR", "GNSDR", "RPA", "RCA"],
+            [[k, v["sdr"], v["gnsdr"], v["rpa"], v["rca"]] for k, v in s["scores"].items()])
+    else:
+        page.section("Scores", "No fully labelled test or valid track: nothing was scored.")
+    page.section("Learning curves").figure(learning_curves(r["learning_curves"], "training loss of every stage"),
+                                           "learning curves", "curves")
     return page
 
 

@@ -13,7 +13,8 @@ from ..errors import WeakmirError
 REGISTRY: dict[str, type] = {}
 
 
-ROLES = ("separator", "transcriptor", "classifier", "tagger", "mil_head", "embedding")
+ROLES = ("separator", "transcriptor", "classifier", "tagger", "mil_head", "embedding", "voice_separator",
+         "pitch_estimator", "dynamic_weights", "voice_pitch")
 
 
 def register(name: str, role: str):
@@ -35,7 +36,7 @@ def register(name: str, role: str):
 
 def registered() -> list[str]:
     """Names of every model (importing the model modules registers them)."""
-    from . import convnext, embedding, hdemucs, mask, mil, tcn, xumx  # noqa: F401
+    from . import convnext, embedding, hdemucs, joint, mask, mil, pitch_nets, tcn, voice_sep, xumx  # noqa: F401
 
     return sorted(REGISTRY)
 

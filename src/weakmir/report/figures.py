@@ -187,3 +187,41 @@ def attention_map(weights: np.ndarray, names, audio: np.ndarray | None, sample_r
 
 
 __all__ = ["smooth", "learning_curves", "pr_curves", "spectrogram", "piano_roll", "bars", "attention_map"]
+
+
+def line_plot(x, series: dict, xlabel: str, ylabel: str, title: str) -> bytes:
+    """``{name: y values (len(x),)}`` as lines with markers over ``x``; NaN points leave gaps."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    x = np.asarray(x, dtype=float)
+    for k, (name, y) in enumerate(series.items()):
+        y = np.asarray(y, dtype=float)
+        ax.plot(x, y, label=name, color=f"C{k % 10}", lw=1.4, marker="o" if len(x) <= 20 else None, ms=3)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    if series:
+        ax.legend(fontsize=7, ncol=2 if len(series) > 4 else 1)
+    return _png(fig)
+
+
+def pitch_over_spectrogram(mag: np.ndarray, f0: np.ndarray, sample_rate: int, hop_length: int, title: str,
+                           fmax: float = 2000.0) -> bytes:
+    """A magnitude spectrogram ``(freq, frames)`` in dB with an f0 track ``(frames,)`` Hz (0 = unvoiced,
+    not drawn) over it."""
+    plt = _plt()
+    mag = np.asarray(mag, dtype=float)
+    F, T = mag.shape
+    fig, ax = plt.subplots(figsize=(7.0, 3.0))
+    db = 20 * np.log10(np.maximum(mag, 1e-6))
+    ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=db.max() - 80, vmax=db.max(), interpolation="nearest",
+              extent=(0, T * hop_length / sample_rate, 0, sample_rate / 2))
+    t = np.arange(len(f0)) * hop_length / sample_rate
+    ax.plot(t, np.where(np.asarray(f0) > 0, f0, np.nan), color="cyan", lw=1.2, label="f0")
+    ax.set_ylim(0, fmax)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("frequency (Hz)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="upper right")
+    return _png(fig)

@@ -1,0 +1,499 @@
+"""``weakmir experiment majl``: Tables 2 and 5 and Figures 5 and 6 of majl_wei2024 on the embedded pop corpus,
+and the real MIR-1K clips (``--mir1k DIR``).
+
+The losses, cases and stages are :mod:`weakmir.methods.majl`; this module builds the corpora, trains every
+row on :class:`weakmir.experiments.stages.StageRunner` and scores it.
+
+* **Corpus** (``DIR/corpus/pop``): ``weakmir synth --preset pop`` at 16 kHz; its lead "vocals" part has
+  stems and f0, so one corpus gives all three labellings. Of its training songs the first ``full`` are
+  fully labelled (stems + f0); the others are split in two halves: one is kept **stems only** (its f0 is
+  never read), the other **pitch only** (its stems are never read) — the paper's few fully labelled
+  songs (MIR-1K) and many single-labelled ones (MUSDB18, MIR-ST500). "Half" rows use the first half of
+  each extra set. Valid songs choose the threshold ``th`` of Figure 6; test songs are scored.
+* **Rows** (Table 2 / 5): pipeline (MSS trained alone on the full songs, PE trained alone on their clean
+  voices, cascaded), naive joint learning (eq. 3), MAJL-Stage I (eq. 14), and MAJL Stage II from scratch
+  (eq. 15) with extra stems-only, extra pitch-only, both, and half of each, pseudo-labelled by Stage I.
+  The first combination of ``combos`` has every row; the others pipeline, naive, Stage I and MAJL (both).
+* **Scores**: SDR (BSS Eval v4, museval's convention: the median over 1-s windows, then the median over
+  songs), GNSDR (NSDR of the whole clip, BSS Eval v3, length-weighted, MIR-1K's convention), RPA and RCA
+  (mir_eval.melody, 50 cents, on the 20-ms frames of the labels; the pitch counted on the reference's
+  voiced frames, as raw accuracies are).
+* **Peers** in the same table: torchcrepe (pretrained, ``crepe_model``) on the mixture and on the
+  pipeline's separated voice.
+* **Figure 5**: Stage I's DWM weights per case over iterations; **Figure 6**: MAJL (both) against ``th``
+  on the valid songs (the ``th`` of the MAJL rows is the sweep's best on valid: RPA + SDR).
+* **MIR-1K** (``--mir1k DIR``, default ``../shared/data/mir1k`` beside the checkout; skipped with a note when
+  absent): Stage I on the training songs of the real clips (split by song; the loader's valid songs are tested as well: nothing is selected on MIR-1K), Stage II with the synth
+  corpus's stems-only and pitch-only songs as the single-labelled data (we have no MUSDB18 / MIR-ST500
+  audio here); scored on MIR-1K's test songs; ``DIR/checkpoints/mir1k/{pipeline_mss,pipeline_pe,naive,
+  stage1,majl}.ckpt`` (and ``pipeline.ckpt``, the cascade ``weakmir pitch`` reads).
+
+``DIR/results.json`` ``summary``: ``sdr_pipeline``, ``sdr_naive``, ``sdr_stage1``, ``sdr_majl``, ``rpa_*`` the
+same, ``rpa_crepe_on_separated``, and the same keys under ``summary.mir1k``; ``DIR/report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import load_recipe
+from ..data import voice as voice_view
+from ..data.manifest import Manifest
+from ..errors import WeakmirError, notice
+from ..files import atomic_write_json, check_output_folder
+from ..methods.majl import (Crops, TrainConfig, Trainable, decode, filtered, joint_step, mss_step, pe_step,
+                            pseudo_labels, run)
+from ..models import build
+from ..train import checkpoint
+from ..train.engine import global_rank
+from .stages import Engine, StageRunner, run_tasks
+
+METHOD = "majl"
+DEFAULT_MIR1K = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "mir1k"
+ROWS = ("pipeline", "naive", "stage1", "majl_stems_half", "majl_stems", "majl_pitch_half", "majl_pitch", "majl_both")
+NAMES = {"pipeline": "Pipeline", "naive": "Naive joint learning", "stage1": "MAJL-Stage I",
+         "majl_stems_half": "MAJL + stems-only (half)", "majl_stems": "MAJL + stems-only",
+         "majl_pitch_half": "MAJL + pitch-only (half)", "majl_pitch": "MAJL + pitch-only", "majl_both": "MAJL + both"}
+EXTRA = {"majl_stems_half": (0.5, 0.0), "majl_stems": (1.0, 0.0), "majl_pitch_half": (0.0, 0.5),
+         "majl_pitch": (0.0, 1.0), "majl_both": (1.0, 1.0)}
+
+
+@dataclass(frozen=True)
+class Mir1kConfig:
+    """The real-recordings part: Stage I on MIR-1K's training songs."""
+
+    enabled: bool = True
+    combo: str = ""  # the MSS x PE of the MIR-1K rows (default: the first of combos)
+    modules: dict = field(default_factory=dict)  # overrides of the preset's modules for these rows (e.g. pretrained CREPE)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    stage2: TrainConfig = field(default_factory=TrainConfig)  # Stage II (from scratch on the larger union)
+    synth_extra: bool = True  # Stage II's single-labelled data: the synth corpus's stems-only + pitch-only songs
+
+
+@dataclass(frozen=True)
+class MajlPreset:
+    """One run of the experiment (a recipe)."""
+
+    tracks: int = 60  # pop songs (split 80/10/10)
+    seconds: float = 12.0
+    corpus_seed: int = 0
+    full: int = 8  # fully labelled training songs; the rest are single-labelled
+    modules: dict = field(default_factory=lambda: {
+        "U": {"name": "unet_jansson", "kwargs": {}}, "R": {"name": "resunet_decouple", "kwargs": {}},
+        "C": {"name": "crepe", "kwargs": {"capacity": 4}}, "H": {"name": "harmof0", "kwargs": {}}})
+    combos: tuple = ("UxC", "RxC", "UxH", "RxH")
+    train: TrainConfig = field(default_factory=TrainConfig)  # pipeline, naive, Stage I (the full songs)
+    stage2: TrainConfig = field(default_factory=TrainConfig)  # Stage II (from scratch on the larger union)
+    th: float = 0.7  # §6.4
+    th_sweep: tuple = (0.5, 0.6, 0.7, 0.8, 0.9)
+    crepe_model: str = "tiny"  # the pretrained peer (torchcrepe's tiny or full)
+    mir1k: Mir1kConfig = field(default_factory=Mir1kConfig)
+    workers: int = 2
+
+
+def recipe(name: str = "quick", sets=()) -> tuple:
+    """``(MajlPreset, resolved dict)`` of the recipe ``name`` with the ``--set`` overrides ``sets``."""
+    P, resolved, _ = load_recipe(MajlPreset, METHOD, name, sets)
+    for c in P.combos + ((P.mir1k.combo,) if P.mir1k.combo else ()):
+        parts = c.split("x")
+        if len(parts) != 2 or any(p not in {**P.modules, **P.mir1k.modules} for p in parts):
+            raise WeakmirError(f"recipe: combo {c!r} must be <MSS>x<PE> with both in modules ({', '.join(P.modules)})")
+    if not P.th_sweep or P.th not in P.th_sweep:
+        raise WeakmirError(f"recipe: th {P.th} must be one of th_sweep {list(P.th_sweep)}")
+    return P, resolved
+
+
+# -- data ------------------------------------------------------------------------------------------------
+
+def views(manifest: Manifest, full: int) -> dict:
+    """The experiment's labellings of a pop corpus: ``{"full", "stems", "pitch", "valid", "test"}`` lists of
+    :class:`weakmir.data.voice.VoiceTrack` (module docstring)."""
+    train = voice_view.load(manifest, "train")
+    if len(train) < full + 2:
+        raise WeakmirError(f"{manifest.path}: {len(train)} training songs; need full ({full}) + 2 for the "
+                           "single-labelled sets: raise tracks")
+    rest = train[full:]
+    stems, pitch = rest[0::2], rest[1::2]
+    for t in stems:
+        t.labelling, t.f0 = "stems", None
+    for t in pitch:
+        t.labelling, t.voice = "pitch", None
+    return {"full": train[:full], "stems": stems, "pitch": pitch, "valid": voice_view.load(manifest, "valid"),
+            "test": voice_view.load(manifest, "test")}
+
+
+# -- models and rows -------------------------------------------------------------------------------------
+
+def make_jcf(P: MajlPreset, combo: str, modules: dict | None = None):
+    """A fresh JCF of ``combo`` (``"UxC"``; the parts from ``modules``, default the preset's) and its keyword
+    arguments."""
+    m, p = ((modules or P.modules)[k] for k in combo.split("x"))
+    kw = {"mss": m["name"], "mss_kwargs": dict(m.get("kwargs", {})), "pe": p["name"], "pe_kwargs": dict(p.get("kwargs", {}))}
+    return build("majl_jcf", **kw), kw
+
+
+def _fit(runner: StageRunner, name: str, model, step, tracks, n_tracks: int, cfg: TrainConfig, settings: dict,
+         kwargs: dict, trains=None, also=None, seed: int = 0):
+    """Train ``model`` on crops of ``tracks()`` (called only when the stage is not already trained: pseudo
+    labels are not recomputed for a checkpoint that exists)."""
+    steps = cfg.steps(n_tracks)
+    full = {"steps": steps, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": seed, "kwargs": kwargs,
+            "lr_schedule": cfg.lr_schedule, **settings}
+    if runner.load(name, model, full, also):
+        return model
+    data = Crops(tracks(), cfg.seconds, cfg.crops, seed=seed + 1)
+    return runner.train(name, model, step, data, steps, cfg.batch_size, cfg.lr, settings, kwargs, trains=trains,
+                        also=also, seed=seed, lr_schedule=cfg.lr_schedule)
+
+
+def train_row(runner: StageRunner, P: MajlPreset, D: dict, combo: str, row: str, cfg: TrainConfig, prefix: str = "",
+              th: float | None = None, extra: dict | None = None, figures: Path | None = None, name: str | None = None,
+              modules: dict | None = None, cfg2: TrainConfig | None = None):
+    """Train (or load) one row of one combination; returns its JCF. ``D["full"]`` are the fully labelled
+    tracks; ``extra``: the single-labelled sets (``{"stems": [...], "pitch": [...]}``, default ``D``'s)."""
+    th = P.th if th is None else th
+    name = name or f"{prefix}{row}"
+    full = D["full"]
+    if row == "pipeline":
+        jcf, kw = make_jcf(P, combo, modules)
+        _fit(runner, f"{prefix}pipeline_mss", jcf.mss, mss_step(), lambda: full, len(full), cfg,
+             {"row": "pipeline_mss"}, jcf.mss.kwargs())
+        _fit(runner, f"{prefix}pipeline_pe", jcf.pe, pe_step(cfg.pe_frames or None), lambda: full, len(full), cfg, {"row": "pipeline_pe"},
+             jcf.pe.kwargs())
+        if global_rank() == 0:
+            checkpoint.save(runner.path(f"{prefix}pipeline"), jcf, kw, {"method": METHOD, "stage": "pipeline",
+                                                                       "recipe": runner.recipe})
+        return jcf
+    jcf, kw = make_jcf(P, combo, modules)
+    if row == "naive":
+        return _fit(runner, name, jcf, joint_step(dwhs=False, pe_frames=cfg.pe_frames or None), lambda: full, len(full), cfg, {"row": row}, kw,
+                    trains=Trainable(jcf))
+    dwm = build("majl_dwm")
+    if row == "stage1":
+        history: list = []
+        _fit(runner, name, jcf, joint_step(dwhs=True, correct_at=cfg.correct_at, history=history, pe_frames=cfg.pe_frames or None), lambda: full,
+             len(full), cfg, {"row": row}, kw, trains=Trainable(jcf, dwm), also={"dwm": dwm})
+        if history and figures is not None and global_rank() == 0:
+            figures.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(figures / f"{name}_dwm.json", history)
+        return jcf
+    if row.split("@")[0] in EXTRA:
+        fs, fp = EXTRA[row.split("@")[0]]
+        extra = extra if extra is not None else {"stems": D["stems"], "pitch": D["pitch"]}
+        chosen = extra["stems"][: int(round(fs * len(extra["stems"])))] + extra["pitch"][: int(round(fp * len(extra["pitch"])))]
+
+        def union():
+            stage1 = train_row(runner, P, D, combo, "stage1", cfg, prefix, modules=modules)
+            return filtered(full + pseudo_labels(stage1, chosen), th)
+
+        cfg2 = cfg2 or cfg
+        return _fit(runner, name, jcf, joint_step(dwhs=True, correct_at=cfg2.correct_at, pe_frames=cfg2.pe_frames or None),
+                    union, len(full) + len(chosen), cfg2, {"row": row, "th": th, "extra": [t.id for t in chosen]}, kw, trains=Trainable(jcf, dwm),
+                    also={"dwm": dwm})
+    raise WeakmirError(f"unknown row {row!r}; use one of {', '.join(ROWS)}")
+
+
+def th_name(th: float) -> str:
+    return f"majl_both@{th:g}"
+
+
+def tasks_of(P: MajlPreset, mir1k: bool) -> dict:
+    """``{task: tasks it needs}``: ``"UxC/naive"``, ``"UxC/majl_both@0.7"``, ``"mir1k/stage1"``, ...; the longest
+    chains first."""
+    tasks = {}
+    main = P.combos[0]
+    rows = [r for r in ROWS if r != "majl_both"] + [th_name(t) for t in P.th_sweep]
+    for c in P.combos:
+        tasks[f"{c}/stage1"] = ()
+        for r in (rows if c == main else ("pipeline", "naive", th_name(P.th))):
+            if r != "stage1":
+                tasks[f"{c}/{r}"] = (f"{c}/stage1",) if r.startswith("majl") else ()
+    if mir1k:
+        tasks["mir1k/stage1"] = ()
+        tasks["mir1k/majl"] = ("mir1k/stage1",)
+        tasks["mir1k/pipeline"] = ()
+        tasks["mir1k/naive"] = ()
+    order = sorted(tasks, key=lambda k: (not tasks[k] and not k.endswith("stage1"), k.startswith("mir1k")))
+    return {k: tasks[k] for k in order}
+
+
+def run_task(task: str, runners: dict, P: MajlPreset, D: dict, figures: Path | None):
+    """Train one task of :func:`tasks_of` (in this process)."""
+    where, row = task.split("/", 1)
+    if where == "mir1k":
+        extra = {"stems": D["stems"], "pitch": D["pitch"]} if P.mir1k.synth_extra else {"stems": [], "pitch": []}
+        M = {"full": D["mir1k_train"]}
+        combo, modules = P.mir1k.combo or P.combos[0], {**P.modules, **P.mir1k.modules}
+        if row == "majl":
+            return train_row(runners["mir1k"], P, M, combo, "majl_both", P.mir1k.train, extra=extra, name="majl",
+                             modules=modules, cfg2=P.mir1k.stage2)
+        return train_row(runners["mir1k"], P, M, combo, row, P.mir1k.train, figures=None, modules=modules)
+    th = float(row.split("@")[1]) if "@" in row else None
+    return train_row(runners["synth"], P, D, where, row, P.train, prefix=f"{where}_", th=th, figures=figures,
+                     cfg2=P.stage2)
+
+
+_STATE: dict = {}
+
+
+def _worker_task(task: str, resolved: dict, out: str, keys: dict, progress: bool):
+    import pickle
+
+    from ..config import from_dict
+
+    P = from_dict(MajlPreset, resolved)
+    if out not in _STATE:
+        D = pickle.loads((Path(out) / "data.pkl").read_bytes())
+        log = (lambda msg: print(f"[worker {os.getpid()}] {msg}", flush=True)) if progress else (lambda msg: None)
+        _STATE[out] = (D, runners_for(Path(out), resolved, keys, log, Engine()))
+    D, runners = _STATE[out]
+    run_task(task, runners, P, D, Path(out) / "figures")
+
+
+def runners_for(out: Path, resolved: dict, keys: dict, log, engine: Engine) -> dict:
+    return {"synth": StageRunner(out / "checkpoints", resolved, keys["synth"], METHOD, log, engine),
+            "mir1k": StageRunner(out / "checkpoints" / "mir1k", resolved, keys.get("mir1k", "none"), METHOD, log, engine)}
+
+
+# -- scoring ---------------------------------------------------------------------------------------------
+
+def pitch_scores(f0_ref: np.ndarray, f0_est: np.ndarray, voiced_est: np.ndarray, hop_s: float) -> dict:
+    """RPA / RCA (mir_eval.melody, 50 cents) on one frame grid. Shape: every array ``(T,)``."""
+    from ..metrics.pitch import evaluate
+
+    t = np.arange(len(f0_ref)) * hop_s
+    est = np.where(f0_est > 0, f0_est, 1e-3)  # a pitch guess on every frame (raw accuracies ignore voicing)
+    r = evaluate(t, f0_ref, t, est, est_voicing=voiced_est.astype(float))
+    return {"rpa": 100 * r["raw_pitch_accuracy"], "rca": 100 * r["raw_chroma_accuracy"]}
+
+
+def separation_scores(voice: np.ndarray, est: np.ndarray, mix: np.ndarray, sample_rate: int) -> dict:
+    """SDR (BSS Eval v4, median over 1-s windows) and NSDR (whole clip) of one voice. Shape ``(L,)`` each."""
+    from ..metrics.separation import evaluate_track, nsdr
+
+    r = evaluate_track(voice[None, None], est[None, None], sample_rate, names=["vocals"])["vocals"]
+    return {"sdr": r["SDR"], "nsdr": nsdr(voice, est, mix)}
+
+
+def score(jcf, tracks: list, hop: int = 320, sample_rate: int = 16000) -> dict:
+    """A JCF on scored tracks (voice and f0 both known): per track and overall ``sdr, gnsdr, rpa, rca``."""
+    per = {}
+    for t in tracks:
+        r = run(jcf, t.mix)
+        f0, voiced = decode(__import__("torch").from_numpy(r["pitch"]), jcf.grid)
+        per[t.id] = {**separation_scores(t.voice, r["wave"], t.mix, sample_rate),
+                     **pitch_scores(t.f0, f0.numpy(), voiced.numpy(), hop / sample_rate), "seconds": len(t.mix) / sample_rate}
+    return {"overall": overall(per), "tracks": per}
+
+
+def overall(per: dict) -> dict:
+    """Aggregates: SDR median over tracks (museval), GNSDR length-weighted NSDR, RPA / RCA means."""
+    from ..metrics.separation import aggregate, gnsdr
+
+    v = list(per.values())
+    out = {"rpa": float(np.mean([x["rpa"] for x in v])), "rca": float(np.mean([x["rca"] for x in v]))}
+    if all("sdr" in x for x in v):
+        out["sdr"] = aggregate([x["sdr"] for x in v])
+        out["gnsdr"] = gnsdr([x["nsdr"] for x in v], [x["seconds"] for x in v])
+    return out
+
+
+def crepe_scores(tracks: list, model: str, separated: dict | None = None, hop: int = 320, sample_rate: int = 16000) -> dict:
+    """The pretrained peer: torchcrepe (Viterbi) on each mixture, or on ``separated[track id]``."""
+    from ..audio.crepe import track_f0
+
+    per = {}
+    for t in tracks:
+        x = separated[t.id] if separated is not None else t.mix
+        _, f0, per_ = track_f0(x, sample_rate, hop_seconds=hop / sample_rate, model=model)
+        n = len(t.f0)
+        f0 = np.pad(f0, (0, max(n - len(f0), 0)))[:n]
+        per_ = np.pad(per_, (0, max(n - len(per_), 0)))[:n]
+        per[t.id] = {**pitch_scores(t.f0, f0, per_ >= 0.5, hop / sample_rate), "seconds": len(t.mix) / sample_rate}
+    return {"overall": overall(per), "tracks": per}
+
+
+def separated_by(jcf, tracks: list) -> dict:
+    return {t.id: run(jcf, t.mix)["wave"] for t in tracks}
+
+
+# -- the experiment --------------------------------------------------------------------------------------
+
+def experiment(preset: str, out, progress: bool = True, mir1k=None, sets=(), engine: Engine | None = None) -> dict | None:
+    """Run the experiment (module docstring) into ``out``; returns the results (None on ranks other than 0)."""
+    import pickle
+
+    from ..data.sources import mir1k as mir1k_source
+    from ..data.synth.build import SynthConfig, build_corpus
+    from ..files import atomic_write_bytes
+    from .stages import fingerprint
+
+    P, resolved = recipe(preset, sets)
+    out = Path(out)
+    mir1k_root = Path(mir1k) if mir1k is not None else DEFAULT_MIR1K
+    check_output_folder(out, inputs=[mir1k_root] if mir1k_root.exists() else (), option="--out")
+    engine = engine or Engine(progress=progress)
+    t0 = time.perf_counter()
+    log = (lambda msg: print(f"[{time.perf_counter() - t0:7.1f} s] {msg}", flush=True)) if progress else (lambda m: None)
+    use_mir1k = P.mir1k.enabled and (mir1k_root / "Wavfile").is_dir()
+    mir_note = None
+    if P.mir1k.enabled and not use_mir1k:
+        if mir1k is not None:
+            raise WeakmirError(f"--mir1k {mir1k_root}: no Wavfile/ folder; point to the MIR-1K folder (it holds "
+                               "Wavfile/ and PitchLabel/)")
+        mir_note = f"MIR-1K not found at {mir1k_root}: the real-recordings part was skipped (give --mir1k DIR)"
+        notice(mir_note)
+    build_corpus(out / "corpus" / "pop", SynthConfig(preset="pop", tracks=P.tracks, seconds=P.seconds, sample_rate=16000,
+                                                     seed=P.corpus_seed), progress=progress)
+    manifest = Manifest.read(out / "corpus" / "pop")
+    D = views(manifest, P.full)
+    if not D["test"] or not D["valid"]:
+        raise WeakmirError(f"{manifest.path}: no valid or test song; raise tracks (MAJL selects th on valid, scores on test)")
+    keys = {"synth": fingerprint(manifest.path)}
+    if use_mir1k:
+        mir1k_source.load(mir1k_root, out / "corpus" / "mir1k", progress=progress)
+        mm = Manifest.read(out / "corpus" / "mir1k")
+        # nothing is selected on MIR-1K, so its valid songs are tested too: 80 / 20 by song, as the paper splits
+        D["mir1k_train"] = voice_view.load(mm, "train")
+        D["mir1k_test"] = voice_view.load(mm, "test") + voice_view.load(mm, "valid")
+        keys["mir1k"] = fingerprint(mm.path)
+    log(f"pop corpus: {len(manifest.tracks)} songs; full {len(D['full'])}, stems-only {len(D['stems'])}, pitch-only "
+        f"{len(D['pitch'])}, valid {len(D['valid'])}, test {len(D['test'])}"
+        + (f"; MIR-1K {len(D['mir1k_train'])} train / {len(D['mir1k_test'])} test clips" if use_mir1k else ""))
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    runners = runners_for(out, resolved, keys, log, engine)
+    tasks = tasks_of(P, use_mir1k)
+    pool = None
+    if P.workers > 1 and not engine.distributed:
+        atomic_write_bytes(out / "data.pkl", pickle.dumps(D))
+        _, failed = run_tasks(tasks, _worker_task, (resolved, str(out), keys, progress), P.workers, log)
+        pool = {"workers": P.workers, "failed": failed}
+    models = {t: run_task(t, runners, P, D, out / "figures") for t in tasks}
+    if global_rank() != 0:
+        return None
+    log("scoring")
+    T = tables(P, D, models, use_mir1k)
+    T["figure5"] = _read_json(out / "figures" / f"{P.combos[0]}_stage1_dwm.json")
+    summary = _summary(T, use_mir1k)
+    summary.update({"corpus": f"weakmir synth --preset pop --tracks {P.tracks} --seconds {P.seconds} --seed "
+                              f"{P.corpus_seed} --sample-rate 16000",
+                    "songs": {k: len(v) for k, v in D.items()}, "mir1k_note": mir_note,
+                    "seconds": time.perf_counter() - t0})
+    curves = {**runners["synth"].loss_curves(), **{f"mir1k/{k}": v for k, v in runners["mir1k"].loss_curves().items()}}
+    results = {"summary": summary, "recipe": resolved, "tables": T, "learning_curves": curves, "workers": pool}
+    atomic_write_json(out / "results.json", results)
+    runners["synth"].curves.update({f"mir1k/{k}": v for k, v in runners["mir1k"].curves.items()})
+    runners["synth"].write_metrics(out / "metrics.csv")
+    experiment_page(results).write(out)
+    (out / "data.pkl").unlink(missing_ok=True)
+    log(f"done in {summary['seconds'] / 60:.1f} min: {out / 'report.html'}")
+    return results
+
+
+def _read_json(path: Path):
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def tables(P: MajlPreset, D: dict, models: dict, use_mir1k: bool) -> dict:
+    """Table 2 / 5 rows, the peers, Figure 6's sweep (valid and test) and the MIR-1K rows."""
+    main = P.combos[0]
+    sweep = {}
+    for th in P.th_sweep:
+        m = models[f"{main}/{th_name(th)}"]
+        sweep[f"{th:g}"] = {"valid": score(m, D["valid"])["overall"], "test": score(m, D["test"])["overall"]}
+    best = max(P.th_sweep, key=lambda th: sweep[f"{th:g}"]["valid"]["rpa"] + sweep[f"{th:g}"]["valid"]["sdr"])
+    combos = {}
+    for c in P.combos:
+        rows = {}
+        for r in (ROWS if c == main else ("pipeline", "naive", "stage1", "majl_both")):
+            th = best if c == main else P.th
+            key = f"{c}/{th_name(th)}" if r == "majl_both" else f"{c}/{r}"
+            rows[r] = score(models[key], D["test"])
+        combos[c] = rows
+    pipe = models[f"{main}/pipeline"]
+    peers = {"crepe_on_mixture": crepe_scores(D["test"], P.crepe_model),
+             "crepe_on_separated": crepe_scores(D["test"], P.crepe_model, separated_by(pipe, D["test"]))}
+    T = {"combos": combos, "main": main, "peers": peers, "figure6": sweep, "th_chosen": best}
+    if use_mir1k:
+        rows = {r: score(models[f"mir1k/{r}"], D["mir1k_test"]) for r in ("pipeline", "naive", "stage1", "majl")}
+        sep = separated_by(models["mir1k/pipeline"], D["mir1k_test"])
+        T["mir1k"] = {"rows": rows, "peers": {"crepe_on_mixture": crepe_scores(D["mir1k_test"], P.crepe_model),
+                                              "crepe_on_separated": crepe_scores(D["mir1k_test"], P.crepe_model, sep)},
+                      "test_clips": [t.id for t in D["mir1k_test"]]}
+    return T
+
+
+def _summary(T: dict, use_mir1k: bool) -> dict:
+    rows = T["combos"][T["main"]]
+    pick = {"pipeline": "pipeline", "naive": "naive", "stage1": "stage1", "majl": "majl_both"}
+    s = {f"{m}_{k}": rows[r]["overall"][m] for k, r in pick.items() for m in ("sdr", "rpa")}
+    s.update({f"gnsdr_{k}": rows[r]["overall"]["gnsdr"] for k, r in pick.items()})
+    s["rpa_crepe_on_separated"] = T["peers"]["crepe_on_separated"]["overall"]["rpa"]
+    s["rpa_crepe_on_mixture"] = T["peers"]["crepe_on_mixture"]["overall"]["rpa"]
+    s["th"] = T["th_chosen"]
+    if use_mir1k:
+        mr = T["mir1k"]["rows"]
+        s["mir1k"] = {f"{m}_{k}": mr[k if k != "majl" else "majl"]["overall"][m] for k in ("pipeline", "naive", "stage1", "majl")
+                      for m in ("sdr", "rpa")}
+        s["mir1k"]["rpa_crepe_on_separated"] = T["mir1k"]["peers"]["crepe_on_separated"]["overall"]["rpa"]
+        s["mir1k"]["rpa_crepe_on_mixture"] = T["mir1k"]["peers"]["crepe_on_mixture"]["overall"]["rpa"]
+    else:
+        s["mir1k"] = None
+    return s
+
+
+def experiment_page(r: dict):
+    from ..report.figures import learning_curves, line_plot
+    from ..report.page import Page
+
+    s, T = r["summary"], r["tables"]
+    page = Page("weakmir experiment majl", f"majl_wei2024 on {s['corpus']} ({s['seconds'] / 60:.1f} min). Test songs "
+                f"scored: SDR (BSS Eval v4 median), GNSDR (dB), RPA / RCA (%).")
+    head = ["method", "SDR", "GNSDR", "RPA", "RCA"]
+    for c, rows in T["combos"].items():
+        body = [[NAMES[k], v["overall"]["sdr"], v["overall"]["gnsdr"], v["overall"]["rpa"], v["overall"]["rca"]]
+                for k, v in rows.items()]
+        if c == T["main"]:
+            body += [[f"torchcrepe ({r['recipe']['crepe_model']}, pretrained) on the {w}", "", "",
+                      T["peers"][f"crepe_on_{w}"]["overall"]["rpa"], T["peers"][f"crepe_on_{w}"]["overall"]["rca"]]
+                     for w in ("mixture", "separated")]
+        page.section(f"Table {'2' if c == T['main'] else '5'}: MSS × PE = {c.replace('x', ' × ')}"
+                     + (f" (MAJL rows at th = {T['th_chosen']:g}, chosen on valid)" if c == T["main"] else "")).table(head, body)
+    sweep = T["figure6"]
+    ths = [float(k) for k in sweep]
+    sec = page.section("Figure 6: MAJL (both) against the threshold th")
+    sec.table(["th", "valid SDR", "valid RPA", "test SDR", "test RPA"],
+              [[k, v["valid"]["sdr"], v["valid"]["rpa"], v["test"]["sdr"], v["test"]["rpa"]] for k, v in sweep.items()])
+    sec.figure(line_plot(ths, {"valid RPA (%)": [v["valid"]["rpa"] for v in sweep.values()],
+                               "test RPA (%)": [v["test"]["rpa"] for v in sweep.values()]}, "th", "RPA (%)",
+                         "RPA against th"), "Figure 6", "figure6")
+    hist = T.get("figure5")
+    if hist:
+        series = {}
+        for case in ("1", "2", "3", "4"):
+            for j, task in enumerate(("mss", "pe")):
+                series[f"case {case} ω_{task}"] = [h[case][j] if case in h else float("nan") for h in hist]
+        page.section("Figure 5: Stage I's dynamic weights per case over iterations").figure(
+            line_plot(list(range(len(hist))), series, "iteration", "weight", "DWM weights"), "Figure 5", "figure5")
+    if T.get("mir1k"):
+        M = T["mir1k"]
+        body = [[NAMES.get(k, "MAJL (synth single-labelled data)" if k == "majl" else k), v["overall"]["sdr"],
+                 v["overall"]["gnsdr"], v["overall"]["rpa"], v["overall"]["rca"]] for k, v in M["rows"].items()]
+        body += [[f"torchcrepe on the {w}", "", "", M["peers"][f"crepe_on_{w}"]["overall"]["rpa"],
+                  M["peers"][f"crepe_on_{w}"]["overall"]["rca"]] for w in ("mixture", "separated")]
+        page.section(f"MIR-1K (real): test clips {', '.join(M['test_clips'])}").table(head, body)
+    elif s.get("mir1k_note"):
+        page.section("MIR-1K (real)", s["mir1k_note"])
+    page.section("Learning curves").figure(learning_curves(r["learning_curves"], "training loss of every stage"),
+                                           "learning curves", "curves")
+    return page
+
+
+__all__ = ["METHOD", "ROWS", "MajlPreset", "Mir1kConfig", "recipe", "views", "make_jcf", "train_row", "tasks_of",
+           "run_task", "score", "overall", "crepe_scores", "experiment", "tables"]

@@ -1,0 +1,410 @@
+"""MAJL (majl_wei2024): joint singing-voice separation and pitch estimation from few fully labelled songs.
+
+The paper's losses, cases, weights and stages; the corpora, tables and reports are
+:mod:`weakmir.experiments.majl`, the modules :mod:`weakmir.models.voice_sep`,
+:mod:`weakmir.models.pitch_nets` and :mod:`weakmir.models.joint`.
+
+* **JCF** (§3): the PE module reads the *predicted* voice of the MSS module; :func:`joint_step`'s PE loss
+  back-propagates into the MSS parameters.
+* **Losses**: :func:`loss_mss` (eq. 1, mean absolute error of the waveform), :func:`loss_pe` (eq. 2, BCE
+  over the pitch bins), naive joint learning (eq. 3) is :func:`joint_step` with ``dwhs=False``.
+* **DWHS** (§4.2): :func:`is_correct` and :func:`cases` (Table 1), :func:`dwhs_loss` (eq. 9–13; a case
+  with no sample in the batch contributes 0), Stage I (eq. 14) is :func:`joint_step` with ``dwhs=True``.
+* **Two stages** (§4.1): :func:`confidence` (eq. 4), :func:`pseudo_labels` (eq. 5–7: pseudo pitch from
+  the target stems of stems-only tracks, pseudo sources from the mixtures of pitch-only tracks),
+  :func:`threshold` (eq. 8's filter) and Stage II from scratch (eq. 15: :func:`joint_step` on the union,
+  with the confidence masks).
+* **Pipeline** baseline: :func:`mss_step` and :func:`pe_step` train the modules apart (PE on the clean
+  target voice); cascaded at test time.
+* **Optimiser**: Adam, 1e-3, × 0.98 every 10 epochs (:data:`LR_SCHEDULE`), batch 16 (the recipes).
+
+Where we differ from the paper, and why:
+
+* **"Correct"** (Table 1) is not defined in the paper. Here a clip's pitch is correct when at least
+  ``correct_at`` (default 0.8) of its frames are right: a voiced reference frame is right when the
+  estimate is voiced (max ≥ 0.5, eq. 4's rule) and within 50 cents (RPA's tolerance), an unvoiced one
+  when the estimate is unvoiced. Frames are those the labels cover (weight > 0).
+* **The DWM's gradient**: in eq. 14 the weights multiply the task losses. Left attached, that product
+  pulls every weight towards 0 (it lowers the loss) against the DWHS terms; we detach the weights in
+  the task terms, so the DWM learns only from eq. 9–13 (its targets) and the task networks see the
+  weights as per-sample loss weights. The DWM starts at ω = 1 (zero last layer: Stage I begins as
+  naive joint learning).
+* **Sums and means**: eq. 1–2 sum over samples and bins; we average (per sample: the mean over the
+  weighted frames), which only rescales the learning rate; eq. 9–12 are averaged over the samples of
+  each case, then summed over cases (eq. 13).
+* **Confidence per frame**: eq. 4 is applied per frame; eq. 8's threshold masks frames (the MSS loss on
+  the samples of masked frames). The confidence of a pseudo source is eq. 4 of Stage I's pitch of
+  it (eq. 7: "can also be applied to predicted sources").
+* **Pseudo pitch** is the decoded Stage-I pitch (voiced when max ≥ 0.5) turned into a target as a true
+  label is (a Gaussian of 25 cents around it; all zero when unvoiced).
+* **Target_source2Pitch** is computed without gradient (it decides the case; Figure 3 draws the PE module
+  shared between the two inputs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..audio.spectral import stft
+from ..data.voice import VoiceTrack
+
+LR_SCHEDULE = {"every": 10, "factor": 0.98}  # §5: × 0.98 every 10 epochs
+SIGMA_CENTS = 25.0
+TOLERANCE_CENTS = 50.0
+
+
+# -- pitch vectors -------------------------------------------------------------------------------------
+
+def hz_to_cents(f0: torch.Tensor) -> torch.Tensor:
+    """Cents above 10 Hz; NaN where ``f0 <= 0``."""
+    return torch.where(f0 > 0, 1200.0 * torch.log2(f0.clamp_min(1e-6) / 10.0), torch.full_like(f0, float("nan")))
+
+
+def pitch_targets(f0: torch.Tensor, grid, sigma: float = SIGMA_CENTS) -> torch.Tensor:
+    """Gaussian pitch vectors (CREPE's targets) around ``f0``; unvoiced frames all zero.
+
+    Shape: ``f0 (B, T)`` Hz, ``grid (N,)`` cents -> ``(B, T, N)``.
+    """
+    g = torch.as_tensor(np.asarray(grid), dtype=torch.float32, device=f0.device)
+    c = hz_to_cents(f0.float())
+    y = torch.exp(-((g - torch.nan_to_num(c, nan=0.0)[..., None]) ** 2) / (2 * sigma**2))
+    return torch.where((f0 > 0)[..., None], y, torch.zeros_like(y))
+
+
+def decode(probs: torch.Tensor, grid, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """f0 (Hz, 0 unvoiced) and voicing from pitch vectors: the weighted mean of the ±4 bins around the
+    argmax (CREPE's local average), voiced when the maximum is at least ``threshold`` (eq. 4's rule).
+
+    Shape: ``(..., N)`` -> f0 ``(...)``, voiced ``(...)`` bool.
+    """
+    g = torch.as_tensor(np.asarray(grid), dtype=torch.float32, device=probs.device)
+    N = probs.shape[-1]
+    k = probs.argmax(-1, keepdim=True)
+    idx = (k + torch.arange(-4, 5, device=probs.device)).clamp(0, N - 1)
+    w = torch.gather(probs, -1, idx)
+    valid = ((k + torch.arange(-4, 5, device=probs.device)) >= 0) & ((k + torch.arange(-4, 5, device=probs.device)) < N)
+    w = w * valid
+    cents = (w * g[idx]).sum(-1) / w.sum(-1).clamp_min(1e-12)
+    voiced = probs.max(-1).values >= threshold
+    return torch.where(voiced, 10.0 * 2.0 ** (cents / 1200.0), torch.zeros_like(cents)), voiced
+
+
+def confidence(probs: torch.Tensor) -> torch.Tensor:
+    """eq. 4: ``max(ŷ)`` when ``max(ŷ) >= 0.5``, else ``1 - max(ŷ)``. Shape ``(..., N) -> (...)``."""
+    m = probs.max(-1).values
+    return torch.where(m >= 0.5, m, 1.0 - m)
+
+
+def threshold(conf: torch.Tensor, th: float) -> torch.Tensor:
+    """eq. 8's filter: 1 where ``conf >= th``, else 0 (same shape)."""
+    return (conf >= th).to(conf.dtype)
+
+
+# -- losses --------------------------------------------------------------------------------------------
+
+def _frame_to_samples(w: torch.Tensor, hop: int, length: int) -> torch.Tensor:
+    """Frame weights ``(B, T)`` (frame k centred at ``hop k``) -> sample weights ``(B, length)``."""
+    idx = torch.clamp(torch.div(torch.arange(length, device=w.device) + hop // 2, hop, rounding_mode="floor"), max=w.shape[1] - 1)
+    return w[:, idx]
+
+
+def loss_mss(ref: torch.Tensor, est: torch.Tensor, weight: torch.Tensor | None = None, hop: int = 320) -> torch.Tensor:
+    """eq. 1: mean absolute error of the waveform, per sample.
+
+    Shape: ``ref, est (B, L)``, ``weight (B, T)`` frame weights (None: all 1) -> ``(B,)``.
+    """
+    err = (ref - est).abs()
+    if weight is None:
+        return err.mean(-1)
+    w = _frame_to_samples(weight, hop, ref.shape[-1])
+    return (err * w).sum(-1) / w.sum(-1).clamp_min(1.0)
+
+
+def loss_pe(target: torch.Tensor, probs: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """eq. 2: binary cross-entropy over the pitch bins, per sample (mean over bins and weighted frames).
+
+    Shape: ``target, probs (B, T, N)``, ``weight (B, T)`` (None: all 1) -> ``(B,)``.
+    """
+    bce = F.binary_cross_entropy(probs.clamp(1e-7, 1 - 1e-7), target, reduction="none").mean(-1)  # (B, T)
+    if weight is None:
+        return bce.mean(-1)
+    return (bce * weight).sum(-1) / weight.sum(-1).clamp_min(1.0)
+
+
+def is_correct(probs: torch.Tensor, f0_ref: torch.Tensor, grid, weight: torch.Tensor | None = None,
+               correct_at: float = 0.8, tolerance: float = TOLERANCE_CENTS) -> torch.Tensor:
+    """Table 1's "correct" (module docstring): the share of right frames is at least ``correct_at``.
+
+    Shape: ``probs (B, T, N)``, ``f0_ref (B, T)`` Hz, ``weight (B, T)`` -> ``(B,)`` bool.
+    """
+    f0, voiced = decode(probs, grid)
+    ref_v = f0_ref > 0
+    close = (hz_to_cents(f0.clamp_min(1e-6)) - hz_to_cents(f0_ref.clamp_min(1e-6))).abs() <= tolerance
+    right = torch.where(ref_v, voiced & close, ~voiced).float()
+    w = torch.ones_like(right) if weight is None else (weight > 0).float()
+    return (right * w).sum(-1) / w.sum(-1).clamp_min(1.0) >= correct_at
+
+
+def cases(pred_correct: torch.Tensor, target_correct: torch.Tensor) -> torch.Tensor:
+    """Table 1: case 1 both correct, 2 predicted-source pitch correct and target-source pitch not, 3 the
+    reverse, 4 both incorrect. Shape ``(B,)`` bool, bool -> ``(B,)`` int in 1..4."""
+    p, t = pred_correct.bool(), target_correct.bool()
+    return torch.where(p, torch.where(t, 1, 2), torch.where(t, 3, 4))
+
+
+def dwhs_terms(w: torch.Tensor) -> torch.Tensor:
+    """eq. 9–12 per sample for each case: ``w (B, 2)`` (ω_mss, ω_pe) -> ``(B, 4)``."""
+    m, p = w[:, 0], w[:, 1]
+    bpr = lambda x: -F.logsigmoid(x)  # noqa: E731  (the BPR loss, -ln σ(x))
+    return torch.stack([(m - 1).abs() + (p - 1).abs(),      # eq. 9
+                        (m - 1).abs() + bpr(1 - p),         # eq. 10
+                        bpr(m - 1) + (p - 1).abs(),         # eq. 11
+                        (m - 1).abs() + bpr(p - 1)], dim=1)  # eq. 12
+
+
+def dwhs_loss(w: torch.Tensor, case: torch.Tensor) -> torch.Tensor:
+    """eq. 13: the sum over cases of each case's loss (mean over its samples; 0 when it has none).
+
+    Shape: ``w (B, 2)``, ``case (B,)`` in 1..4 -> scalar.
+    """
+    terms = dwhs_terms(w)
+    total = w.new_zeros(())
+    for k in range(4):
+        sel = case == k + 1
+        if sel.any():
+            total = total + terms[sel, k].mean()
+    return total
+
+
+# -- steps ---------------------------------------------------------------------------------------------
+
+class Trainable(nn.Module):
+    """The JCF and (for DWHS) the DWM, trained together as one module."""
+
+    def __init__(self, jcf: nn.Module, dwm: nn.Module | None = None):
+        super().__init__()
+        self.jcf, self.dwm = jcf, dwm
+
+
+def _batch(batch):
+    return {k: (v.float() if torch.is_tensor(v) and v.dtype == torch.float64 else v) for k, v in batch.items()}
+
+
+def _frames(T: int, k: int | None, device) -> torch.Tensor | None:
+    """A sorted random subset of ``k`` of ``T`` frames (None: all)."""
+    if not k or k >= T:
+        return None
+    return torch.randperm(T, device=device)[:k].sort().values
+
+
+def joint_step(dwhs: bool = False, correct_at: float = 0.8, history: list | None = None, pe_frames: int | None = None):
+    """``step(trainable, batch)``: eq. 3 (``dwhs=False``: naive joint learning, ω = 1) or eq. 14 / 15
+    (``dwhs=True``; eq. 15 when the batch's ``w_mss`` / ``w_pe`` hold eq. 8's confidence masks).
+
+    ``batch``: ``mix, voice (B, L)``, ``f0 (B, T)`` Hz, ``w_mss, w_pe (B, T)`` (0 where the label is
+    missing or filtered out). ``history``: a list that gets, per training step, the mean ``(ω_mss, ω_pe)``
+    of each case present (Figure 5). ``pe_frames``: the PE loss, the cases and the DWM read this many
+    random frames of each crop (one draw per batch; None: all), the CPU recipes' saving.
+    """
+
+    def step(m: Trainable, batch):
+        b = _batch(batch)
+        jcf = m.jcf
+        idx = _frames(b["f0"].shape[1], pe_frames, b["f0"].device) if m.training else None
+        out = jcf(b["mix"], idx)
+        f0, w_pe = (b["f0"], b["w_pe"]) if idx is None else (b["f0"][:, idx], b["w_pe"][:, idx])
+        target = pitch_targets(f0, jcf.grid)
+        lm = loss_mss(b["voice"], out["wave"], b["w_mss"], jcf.hop_length)
+        lp = loss_pe(target, out["pitch"], w_pe)
+        has_m, has_p = (b["w_mss"].sum(-1) > 0).float(), (w_pe.sum(-1) > 0).float()
+        logs = {"mss": float(lm.mean().detach()), "pe": float(lp.mean().detach())}
+        if not dwhs:
+            return (has_m * lm + has_p * lp).mean(), logs
+        with torch.no_grad():
+            tgt = jcf.pitch_of(b["voice"], frames=idx)  # target_source2Pitch
+            pred_ok = is_correct(out["pitch"], f0, jcf.grid, w_pe, correct_at)
+            tgt_ok = is_correct(tgt, f0, jcf.grid, w_pe, correct_at)
+            case = cases(pred_ok, tgt_ok)
+        w = m.dwm(out["pitch"].detach(), target, tgt)
+        ld = dwhs_loss(w, case)
+        wd = w.detach()
+        loss = (wd[:, 0] * has_m * lm + wd[:, 1] * has_p * lp).mean() + ld
+        logs.update({"dwhs": float(ld.detach()), **{f"case{k}": float((case == k).float().mean()) for k in range(1, 5)}})
+        if history is not None and m.training:
+            history.append({str(k): wd[case == k].mean(0).tolist() for k in range(1, 5) if (case == k).any()})
+        return loss, logs
+
+    return step
+
+
+def mss_step():
+    """``step(mss, batch)``: the pipeline's MSS module alone (eq. 1)."""
+
+    def step(mss, batch):
+        b = _batch(batch)
+        out = mss(b["mix"])
+        value = loss_mss(b["voice"], out["wave"], b["w_mss"], mss.hop_length).mean()
+        return value, {"mss": float(value.detach())}
+
+    return step
+
+
+def pe_step(pe_frames: int | None = None):
+    """``step(pe, batch)``: the pipeline's PE module alone (eq. 2), on the clean target voice."""
+
+    def step(pe, batch):
+        b = _batch(batch)
+        idx = _frames(b["f0"].shape[1], pe_frames, b["f0"].device) if pe.training else None
+        probs = pe(b["voice"], stft(b["voice"], 2048, pe.hop_length).abs(), idx)
+        f0, w = (b["f0"], b["w_pe"]) if idx is None else (b["f0"][:, idx], b["w_pe"][:, idx])
+        value = loss_pe(pitch_targets(f0, pe.grid), probs, w).mean()
+        return value, {"pe": float(value.detach())}
+
+    return step
+
+
+# -- data ----------------------------------------------------------------------------------------------
+
+class Crops(torch.utils.data.Dataset):
+    """Random crops of voice tracks: ``crops`` per track per epoch, offsets on the hop grid, a new draw each
+    time an item is read (an epoch's crops differ from the last one's).
+
+    Item: ``mix, voice (L,)``, ``f0, w_mss, w_pe (T,)`` with ``L = seconds · rate`` rounded to the hop and
+    ``T = L // hop + 1``; a track without a voice has ``voice`` 0 and ``w_mss`` 0, one without f0 has
+    ``f0`` 0 and ``w_pe`` 0 (missing labels are masks).
+    """
+
+    def __init__(self, tracks: list[VoiceTrack], seconds: float, crops: int = 8, seed: int = 0,
+                 sample_rate: int = 16000, hop: int = 320):
+        if not tracks:
+            raise ValueError("no tracks to crop")
+        self.tracks, self.crops, self.seed, self.hop = list(tracks), int(crops), int(seed), int(hop)
+        self.length = max(int(round(seconds * sample_rate / hop)), 1) * hop
+        self.reads = np.zeros(len(self) , np.int64)
+
+    def __len__(self) -> int:
+        return len(self.tracks) * self.crops
+
+    def __getitem__(self, i: int) -> dict:
+        t = self.tracks[i % len(self.tracks)]
+        rng = np.random.default_rng((self.seed, i, int(self.reads[i])))
+        self.reads[i] += 1
+        L, hop = self.length, self.hop
+        n = len(t.mix)
+        start = int(rng.integers(0, max((n - L) // hop, 0) + 1)) * hop
+        T = L // hop + 1
+
+        def cut(x, size):
+            x = x[start:start + size] if size == L else x[start // hop:start // hop + size]
+            return np.pad(x, (0, size - len(x))).astype(np.float32)
+
+        f0 = cut(t.f0, T) if t.f0 is not None else np.zeros(T, np.float32)
+        frames_in = np.zeros(T, np.float32)
+        frames_in[: max(min(T, (n - start) // hop + 1), 0)] = 1.0
+        w_mss = cut(t.conf_mss, T) * frames_in if t.voice is not None else np.zeros(T, np.float32)
+        w_pe = cut(t.conf_pe, T) * frames_in if t.f0 is not None else np.zeros(T, np.float32)
+        voice = cut(t.voice, L) if t.voice is not None else np.zeros(L, np.float32)
+        return {"mix": torch.from_numpy(cut(t.mix, L)), "voice": torch.from_numpy(voice), "f0": torch.from_numpy(f0),
+                "w_mss": torch.from_numpy(w_mss), "w_pe": torch.from_numpy(w_pe)}
+
+
+# -- inference and pseudo labels -----------------------------------------------------------------------
+
+@torch.no_grad()
+def run(jcf: nn.Module, mix: np.ndarray, chunk_seconds: float = 10.0) -> dict:
+    """The JCF on a whole signal in chunks on the hop grid (each chunk padded by one second of context).
+
+    Shape: ``mix (L,)`` -> ``{"wave": (L,), "pitch": (T, N)}`` numpy, ``T = L // hop + 1``.
+    """
+    jcf.eval()
+    hop = jcf.hop_length
+    L = len(mix)
+    T = L // hop + 1
+    chunk = max(int(chunk_seconds * jcf.sample_rate) // hop, 1) * hop
+    ctx = (jcf.sample_rate // hop) * hop
+    wave = np.zeros(L, np.float32)
+    pitch = None
+    x = torch.from_numpy(np.asarray(mix, np.float32))
+    for s in range(0, L, chunk):
+        a, b = max(s - ctx, 0), min(s + chunk + ctx, L)
+        out = jcf(x[a:b][None])
+        e = min(s + chunk, L)
+        wave[s:e] = out["wave"][0, s - a:e - a].numpy()
+        p = out["pitch"][0].numpy()
+        if pitch is None:
+            pitch = np.zeros((T, p.shape[-1]), np.float32)
+        f0_, f1_ = s // hop, min(e // hop + (1 if e == L else 0), T)
+        pitch[f0_:f1_] = p[f0_ - a // hop:f1_ - a // hop]
+    return {"wave": wave, "pitch": pitch}
+
+
+@torch.no_grad()
+def pitch_of_voice(jcf: nn.Module, voice: np.ndarray) -> np.ndarray:
+    """The PE module on a clean voice ``(L,)`` -> ``(T, N)`` probabilities (target_source2Pitch)."""
+    jcf.eval()
+    v = torch.from_numpy(np.asarray(voice, np.float32))[None]
+    return jcf.pitch_of(v)[0].numpy()
+
+
+def pseudo_labels(jcf: nn.Module, tracks: list[VoiceTrack]) -> list[VoiceTrack]:
+    """eq. 5–7 with Stage I's model: every track of the union gets both labels and their confidences.
+
+    * ``full``: unchanged, confidences 1 (eq. 5);
+    * ``stems`` (MSS data): pseudo pitch = Stage I's PE of the target voice, ``conf_pe`` its eq. 4
+      confidence, ``conf_mss`` 1 (eq. 6);
+    * ``pitch`` (PE data): pseudo voice = Stage I's separation of the mixture, ``conf_mss`` = eq. 4 of
+      Stage I's pitch of it, ``conf_pe`` 1 (eq. 7).
+    """
+    out = []
+    grid = jcf.grid
+    for t in tracks:
+        if t.labelling == "stems":
+            probs = torch.from_numpy(pitch_of_voice(jcf, t.voice))
+            f0, _ = decode(probs, grid)
+            out.append(VoiceTrack(t.id, "stems", t.mix, t.voice, f0.numpy().astype(np.float32),
+                                  conf_mss=np.ones(t.frames, np.float32), conf_pe=confidence(probs).numpy(), hop=t.hop))
+        elif t.labelling == "pitch":
+            r = run(jcf, t.mix)
+            conf = confidence(torch.from_numpy(r["pitch"])).numpy()
+            out.append(VoiceTrack(t.id, "pitch", t.mix, r["wave"], t.f0, conf_mss=conf,
+                                  conf_pe=np.ones(t.frames, np.float32), hop=t.hop))
+        else:
+            out.append(t)
+    return out
+
+
+def filtered(tracks: list[VoiceTrack], th: float) -> list[VoiceTrack]:
+    """eq. 8: the confidences of pseudo labels turned into 0/1 masks at ``th`` (true labels stay 1)."""
+    out = []
+    for t in tracks:
+        cm = t.conf_mss if t.labelling != "pitch" else threshold(torch.from_numpy(t.conf_mss), th).numpy()
+        cp = t.conf_pe if t.labelling != "stems" else threshold(torch.from_numpy(t.conf_pe), th).numpy()
+        out.append(VoiceTrack(t.id, t.labelling, t.mix, t.voice, t.f0, conf_mss=cm, conf_pe=cp, hop=t.hop))
+    return out
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one MAJL model trains (the recipe's ``train`` section)."""
+
+    seconds: float = 1.28  # crop length
+    crops: int = 8  # crops per track per epoch
+    batch_size: int = 16  # §5
+    lr: float = 1e-3  # §5
+    epochs: int = 20
+    correct_at: float = 0.8
+    pe_frames: int = 0  # frames per crop the PE trains on (0: all; CREPE's cost on a CPU)
+    lr_schedule: dict = field(default_factory=lambda: dict(LR_SCHEDULE))
+
+    def steps(self, n_tracks: int) -> int:
+        return max(self.epochs * (n_tracks * self.crops) // self.batch_size, 1)
+
+
+__all__ = ["LR_SCHEDULE", "hz_to_cents", "pitch_targets", "decode", "confidence", "threshold", "loss_mss", "loss_pe",
+           "is_correct", "cases", "dwhs_terms", "dwhs_loss", "Trainable", "joint_step", "mss_step", "pe_step", "Crops",
+           "run", "pitch_of_voice", "pseudo_labels", "filtered", "TrainConfig"]

@@ -1,0 +1,113 @@
+"""MAJL end to end: train on user manifests (several labellings) -> weakmir pitch; the tiny experiment."""
+
+import csv
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from weakmir.cli import main
+from weakmir.data import voice
+from weakmir.data.manifest import Manifest
+
+
+def _views(corpus: Path) -> tuple[Path, Path]:
+    """A fully labelled manifest (2 training songs + valid/test) and a single-labelled one (stems / pitch)."""
+    m = Manifest.read(corpus)
+    sung = [t for t in m.tracks if voice.voice_stem(t) is not None]
+    train = [t for t in sung if t.split == "train"]
+    held = [t for t in sung if t.split != "train"]
+    if not held:
+        held, train = [dataclasses.replace(train[-1], split="test")], train[:-1]
+    full = dataclasses.replace(m, tracks=train[:2] + held)
+    rest = train[2:]
+    assert rest, "the voice corpus needs more sung training songs"
+    single = dataclasses.replace(m, tracks=[dataclasses.replace(t, labelling="stems" if i % 2 else "pitch")
+                                            for i, t in enumerate(rest)])
+    full.write(corpus / "majl_full.json")
+    single.write(corpus / "majl_single.json")
+    return corpus / "majl_full.json", corpus / "majl_single.json"
+
+
+def test_train_majl_then_pitch(voice_corpus, tmp_path, capsys):
+    corpus = voice_corpus[0]
+    full, single = _views(corpus)
+    run = tmp_path / "run"
+    assert main(["train", "majl", str(full), str(single), "-o", str(run), "--recipe", "tiny", "--set", "train.crops=8",
+                 "--quiet"]) == 0
+    r = json.loads((run / "results.json").read_text())
+    s = r["summary"]
+    assert s["tracks"]["full"] == 2 and s["tracks"]["stems"] + s["tracks"]["pitch"] >= 1
+    assert s["rows"] == ["pipeline", "naive", "stage1", "majl"]
+    assert set(s["scores"]) == {"pipeline", "naive", "stage1", "majl"}
+    assert all(np.isfinite(v["sdr"]) and 0 <= v["rpa"] <= 100 for v in s["scores"].values())
+    assert r["recipe"]["th"] == 0.7 and (run / "report.html").exists() and (run / "metrics.csv").exists()
+    for name in ("pipeline_mss", "pipeline_pe", "pipeline", "naive", "stage1", "majl"):
+        assert (run / "checkpoints" / f"{name}.ckpt").exists()
+    curves = r["learning_curves"]
+    assert len(curves["pipeline_mss"]) == 8 and len(curves["stage1"]) == 8
+    assert np.mean(curves["pipeline_mss"][-3:]) < np.mean(curves["pipeline_mss"][:3])  # the separator learned
+
+    song = corpus / Manifest.read(full).split("test")[0].mixture
+    out = tmp_path / "pitch"
+    assert main(["pitch", str(run / "checkpoints" / "majl.ckpt"), str(song), "-o", str(out)]) == 0
+    rows = list(csv.reader(open(out / "mixture" / "f0.csv")))
+    n = sf.info(str(song)).frames
+    assert rows[0] == ["time_s", "f0_hz", "confidence"] and len(rows) - 1 == n // 320 + 1
+    assert float(rows[2][0]) == pytest.approx(0.02)
+    v, sr = sf.read(str(out / "mixture" / "vocals.wav"))
+    assert sr == 16000 and len(v) == n and (out / "mixture" / "f0.png").stat().st_size > 0
+    # a checkpoint of another kind is refused, naming the verb that reads it
+    assert main(["pitch", str(run / "checkpoints" / "pipeline_mss.ckpt"), str(song), "-o", str(tmp_path / "x")]) != 0
+    assert "weakmir pitch needs a voice_pitch checkpoint" in capsys.readouterr().err
+
+
+def test_pitch_crepe_needs_no_training(tmp_path):
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    sf.write(str(tmp_path / "tone.wav"), 0.4 * np.sin(2 * np.pi * 440.0 * t), sr)
+    assert main(["pitch", "crepe", str(tmp_path / "tone.wav"), "-o", str(tmp_path / "o")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "o" / "tone" / "f0.csv")))
+    f0 = np.array([float(r["f0_hz"]) for r in rows[10:-10]])
+    assert (f0 > 0).all() and abs(1200 * np.log2(np.median(f0) / 440.0)) < 10
+
+
+def test_train_majl_refuses_a_manifest_without_voice(voice_corpus, tmp_path, capsys):
+    m = Manifest.read(voice_corpus[0])
+    m = voice.with_labelling(m, "pitch")
+    for t in m.tracks:
+        for s in t.stems:
+            s.f0 = None
+    m.write(voice_corpus[0] / "majl_nof0.json")
+    assert main(["train", "majl", str(voice_corpus[0] / "majl_nof0.json"), "-o", str(tmp_path / "r"), "--recipe",
+                 "tiny", "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert "labelled 'pitch' but has no voice f0" in err and not (tmp_path / "r" / "results.json").exists()
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[3] / "shared" / "data" / "mir1k" / "Wavfile").is_dir(),
+                    reason="../shared/data/mir1k absent")
+def test_tiny_experiment(tmp_path):
+    out = tmp_path / "exp"
+    r = subprocess.run([sys.executable, "-m", "weakmir", "experiment", "majl", "--preset", "tiny", "-o", str(out),
+                        "--quiet"], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((out / "results.json").read_text())
+    s = res["summary"]
+    for k in ("sdr_pipeline", "sdr_naive", "sdr_stage1", "sdr_majl", "rpa_pipeline", "rpa_naive", "rpa_stage1",
+              "rpa_majl", "rpa_crepe_on_separated"):
+        assert np.isfinite(s[k]), k
+        assert np.isfinite(s["mir1k"][k]), k
+    T = res["tables"]
+    assert set(T["combos"]) == {"UxC", "RxH"} and len(T["combos"]["UxC"]) == 8
+    assert set(T["figure6"]) == {"0.5", "0.7"} and T["figure5"]
+    for name in ("pipeline_mss", "pipeline_pe", "naive", "stage1", "majl"):
+        assert (out / "checkpoints" / "mir1k" / f"{name}.ckpt").exists()
+    assert (out / "report.html").exists() and "Figure 6" in (out / "report.html").read_text()
+    assert res["recipe"]["full"] == 2
+    assert "weakmir experiment majl" in r.stdout
