@@ -179,6 +179,6 @@ def test_viterbi_decoding_removes_isolated_jumps():
     est_argmax, _ = majl.decode(p, GRID, threshold=0.0)
     est_viterbi, _ = majl.decode(p, GRID, threshold=0.0, viterbi=True)
     assert est_argmax[10] == pytest.approx(440.0, rel=1e-3)
-    assert est_viterbi[10] == pytest.approx(220.0, rel=1e-3)
+    assert abs(1200 * math.log2(float(est_viterbi[10]) / 220.0)) < 10  # the bin on the path (its own vector is elsewhere)
     path = viterbi_bins(p.numpy())
     assert path.shape == (40,) and (np.abs(np.diff(path)) < 12).all()  # never a jump beyond the band
