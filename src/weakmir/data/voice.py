@@ -124,12 +124,11 @@ class VoiceTrack:
     conf_mss: np.ndarray = field(default=None)
     conf_pe: np.ndarray = field(default=None)
 
-    def __post_init__(self):
-        T = len(self.mix) // self.hop + 1 if self.hop else 0
-        self.conf_mss = np.ones(T, np.float32) if self.conf_mss is None else self.conf_mss
-        self.conf_pe = np.ones(T, np.float32) if self.conf_pe is None else self.conf_pe
-
     hop: int = 320
+
+    def __post_init__(self):
+        self.conf_mss = np.ones(self.frames, np.float32) if self.conf_mss is None else self.conf_mss
+        self.conf_pe = np.ones(self.frames, np.float32) if self.conf_pe is None else self.conf_pe
 
     @property
     def frames(self) -> int:

@@ -285,11 +285,14 @@ def separation_scores(voice: np.ndarray, est: np.ndarray, mix: np.ndarray, sampl
     return {"sdr": r["SDR"], "nsdr": nsdr(voice, est, mix)}
 
 
-def score(jcf, tracks: list, hop: int = 320, sample_rate: int = 16000) -> dict:
-    """A JCF on scored tracks (voice and f0 both known): per track and overall ``sdr, gnsdr, rpa, rca``."""
+def score(jcf, tracks: list, hop: int = 320, sample_rate: int = 16000, waves: dict | None = None) -> dict:
+    """A JCF on scored tracks (voice and f0 both known): per track and overall ``sdr, gnsdr, rpa, rca``.
+    ``waves``: a dict that gets each track's separated voice (the peer's input), so it is not separated twice."""
     per = {}
     for t in tracks:
         r = run(jcf, t.mix)
+        if waves is not None:
+            waves[t.id] = r["wave"]
         probs = torch.from_numpy(r["pitch"])
         f0, _ = decode(probs, jcf.grid, threshold=0.0, viterbi=True)  # a guess on every frame (RPA ignores voicing)
         voiced = probs.max(-1).values >= 0.5
@@ -323,10 +326,6 @@ def crepe_scores(tracks: list, model: str, separated: dict | None = None, hop: i
         per_ = np.pad(per_, (0, max(n - len(per_), 0)))[:n]
         per[t.id] = {**pitch_scores(t.f0, f0, per_ >= 0.5, hop / sample_rate), "seconds": len(t.mix) / sample_rate}
     return {"overall": overall(per), "tracks": per}
-
-
-def separated_by(jcf, tracks: list) -> dict:
-    return {t.id: run(jcf, t.mix)["wave"] for t in tracks}
 
 
 # -- the experiment --------------------------------------------------------------------------------------
@@ -409,26 +408,29 @@ def _read_json(path: Path):
 def tables(P: MajlPreset, D: dict, models: dict, use_mir1k: bool) -> dict:
     """Table 2 / 5 rows, the peers, Figure 6's sweep (valid and test) and the MIR-1K rows."""
     main = P.combos[0]
-    sweep = {}
+    sweep, sweep_test = {}, {}
     for th in P.th_sweep:
         m = models[f"{main}/{th_name(th)}"]
-        sweep[f"{th:g}"] = {"valid": score(m, D["valid"])["overall"], "test": score(m, D["test"])["overall"]}
+        sweep_test[th] = score(m, D["test"])
+        sweep[f"{th:g}"] = {"valid": score(m, D["valid"])["overall"], "test": sweep_test[th]["overall"]}
     best = max(P.th_sweep, key=lambda th: sweep[f"{th:g}"]["valid"]["rpa"] + sweep[f"{th:g}"]["valid"]["sdr"])
-    combos = {}
+    combos, separated = {}, {}
     for c in P.combos:
         rows = {}
         for r in (ROWS if c == main else ("pipeline", "naive", "stage1", "majl_both")):
-            th = best if c == main else P.th
-            key = f"{c}/{th_name(th)}" if r == "majl_both" else f"{c}/{r}"
-            rows[r] = score(models[key], D["test"])
+            if c == main and r == "majl_both":
+                rows[r] = sweep_test[best]  # scored in the sweep
+                continue
+            key = f"{c}/{th_name(P.th)}" if r == "majl_both" else f"{c}/{r}"
+            rows[r] = score(models[key], D["test"], waves=separated if (c == main and r == "pipeline") else None)
         combos[c] = rows
-    pipe = models[f"{main}/pipeline"]
     peers = {"crepe_on_mixture": crepe_scores(D["test"], P.crepe_model),
-             "crepe_on_separated": crepe_scores(D["test"], P.crepe_model, separated_by(pipe, D["test"]))}
+             "crepe_on_separated": crepe_scores(D["test"], P.crepe_model, separated)}
     T = {"combos": combos, "main": main, "peers": peers, "figure6": sweep, "th_chosen": best}
     if use_mir1k:
-        rows = {r: score(models[f"mir1k/{r}"], D["mir1k_test"]) for r in ("pipeline", "naive", "stage1", "majl")}
-        sep = separated_by(models["mir1k/pipeline"], D["mir1k_test"])
+        sep: dict = {}
+        rows = {r: score(models[f"mir1k/{r}"], D["mir1k_test"], waves=sep if r == "pipeline" else None)
+                for r in ("pipeline", "naive", "stage1", "majl")}
         T["mir1k"] = {"rows": rows, "peers": {"crepe_on_mixture": crepe_scores(D["mir1k_test"], P.crepe_model),
                                               "crepe_on_separated": crepe_scores(D["mir1k_test"], P.crepe_model, sep)},
                       "test_clips": [t.id for t in D["mir1k_test"]]}
