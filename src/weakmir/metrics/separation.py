@@ -18,7 +18,9 @@ Conventions
   correlations come from short block FFTs accumulated in the frequency domain
   (one batched matrix product) instead of 125 full-length complex FFTs; one
   Cholesky factorisation of the reference Gram matrix serves every estimate
-  (LU when Cholesky fails, least squares when LU fails, as museval); the
+  (LU when Cholesky fails, least squares when LU fails, as museval), and the
+  factors of the last few references are kept (``GRAM_SOLVERS``), so scoring
+  model after model on the same song factorises once; the
   projections of all windows are batched FFTs. Equality with museval is a test
   (``tests/metrics``) and a benchmark (``benchmarks/bench_sdr.py``).
 * :func:`evaluate_track` is museval's ``eval_mus_track`` convention: 1 s windows
@@ -116,36 +118,73 @@ def _gram(r_refs: np.ndarray, L: int) -> np.ndarray:
     return r_refs[:, :, lag].transpose(0, 2, 1, 3).reshape(n * L, n * L)
 
 
-def _solve(G: np.ndarray, D: np.ndarray) -> np.ndarray:
-    """``(G + eps I)^-1 D`` as museval; what is needed is the projection onto the
-    span of the delayed references, which is unique even when the filters are not.
+def _solver(G: np.ndarray):
+    """A function ``D -> (G + eps I)^-1 D`` as museval solves it; what is needed is the projection onto
+    the span of the delayed references, which is unique even when the filters are not.
 
-    Order: Cholesky of ``G + eps I``; when that fails (G exactly singular, e.g.
-    identical channels, where ``eps`` is below the rounding of the diagonal),
-    Cholesky with a ridge of 1e-10 of the mean diagonal (the same projection to
-    ~1e-10, in 1/50 of the time of least squares); then LU; then least squares.
+    Order: Cholesky of ``G + eps I``; when that fails (G exactly singular, e.g. identical channels, where
+    ``eps`` is below the rounding of the diagonal), Cholesky with a ridge of 1e-10 of the mean diagonal
+    (the same projection to ~1e-10, in 1/50 of the time of least squares); then LU; then least squares.
     """
     A = G + EPS * np.eye(G.shape[0])
-    try:
-        return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, check_finite=False), D, check_finite=False)
-    except np.linalg.LinAlgError:
-        pass
     ridge = 1e-10 * max(float(np.mean(np.diag(G))), np.finfo(float).tiny)
-    try:
-        return scipy.linalg.cho_solve(scipy.linalg.cho_factor(G + ridge * np.eye(G.shape[0]), check_finite=False),
-                                      D, check_finite=False)
-    except np.linalg.LinAlgError:
-        pass
-    try:
-        return np.linalg.solve(A, D)
-    except np.linalg.LinAlgError:
-        return np.linalg.lstsq(G, D, rcond=None)[0]
+    for M in (A, G + ridge * np.eye(G.shape[0])):
+        try:
+            f = scipy.linalg.cho_factor(M, check_finite=False)
+            return lambda D: scipy.linalg.cho_solve(f, D, check_finite=False)
+        except np.linalg.LinAlgError:
+            pass
+
+    def general(D):
+        try:
+            return np.linalg.solve(A, D)
+        except np.linalg.LinAlgError:
+            return np.linalg.lstsq(G, D, rcond=None)[0]
+
+    return general
+
+
+class _GramSolvers:
+    """The solvers of the reference Gram matrix and of its per-source blocks, kept for the last few
+    references (by their bytes): scoring several estimates of one track one call at a time (every model of a
+    table on the same test song) factorises its Gram matrix once. Bounded by ``max_bytes`` of factors."""
+
+    def __init__(self, max_bytes: int = 600 * 2**20):
+        from collections import OrderedDict
+
+        self.items, self.max_bytes = OrderedDict(), int(max_bytes)
+
+    @staticmethod
+    def key(R: np.ndarray, L: int, nchan: int) -> tuple:
+        import hashlib
+
+        return R.shape, L, nchan, hashlib.blake2b(np.ascontiguousarray(R).view(np.uint8), digest_size=16).hexdigest()
+
+    def get(self, key):
+        hit = self.items.get(key)
+        if hit is not None:
+            self.items.move_to_end(key)
+        return hit
+
+    def put(self, key, value, nbytes: int) -> None:
+        if nbytes > self.max_bytes:
+            return
+        self.items[key] = (value, nbytes)
+        while sum(n for _, n in self.items.values()) > self.max_bytes:
+            self.items.popitem(last=False)
+
+    def clear(self) -> None:
+        self.items.clear()
+
+
+GRAM_SOLVERS = _GramSolvers()
 
 
 # -- core --------------------------------------------------------------------------
 
-def _filters(ref: np.ndarray, est: np.ndarray, L: int, pairs: list[tuple[int, int]]):
+def _filters(ref: np.ndarray, est: np.ndarray, L: int, pairs: list[tuple[int, int]], reuse: bool = False):
     """Distortion filters of museval: ``C[jest]`` onto all references, ``Cj[(jtrue, jest)]`` onto one.
+    ``reuse``: take the Gram solvers of these references from :data:`GRAM_SOLVERS` (whole-signal filters).
 
     Shapes: ref/est ``(nsrc, nchan, T)``; C ``(nest, nsrc, nchan, L, nchan)``;
     Cj ``{(jtrue, jest): (nchan, L, nchan)}``.
@@ -153,17 +192,27 @@ def _filters(ref: np.ndarray, est: np.ndarray, L: int, pairs: list[tuple[int, in
     nsrc, nchan, T = ref.shape
     R = ref.reshape(nsrc * nchan, T)
     E = est.reshape(nsrc * nchan, T)
-    r = _lagged_xcorr(R, np.concatenate([R, E]), L)
-    G = _gram(r[:, :nsrc * nchan], L)
-    # D[(s, cj, p), (j, c)] = sum_t x_{s,cj}[t - p] e_{j,c}[t] = r[(s,cj), (j,c), L-1+p]
-    D = r[:, nsrc * nchan:, L - 1:].transpose(0, 2, 1).reshape(nsrc * nchan * L, nsrc * nchan)
-    C = _solve(G, D).reshape(nsrc, nchan, L, nsrc, nchan).transpose(3, 0, 1, 2, 4)
-    Cj = {}
     n1 = nchan * L
+    key = GRAM_SOLVERS.key(R, L, nchan) if reuse else None
+    hit = GRAM_SOLVERS.get(key) if reuse else None
+    if hit is not None:
+        (full, blocks), _ = hit
+        rE = _lagged_xcorr(R, E, L)
+    else:
+        r = _lagged_xcorr(R, np.concatenate([R, E]), L)
+        G = _gram(r[:, :nsrc * nchan], L)
+        full = _solver(G)
+        blocks = [_solver(G[j * n1:(j + 1) * n1, j * n1:(j + 1) * n1]) for j in range(nsrc)] if nsrc > 1 else [full]
+        rE = r[:, nsrc * nchan:]
+        if reuse:
+            GRAM_SOLVERS.put(key, (full, blocks), G.nbytes * (1 + 1 / nsrc) if nsrc > 1 else G.nbytes)
+    # D[(s, cj, p), (j, c)] = sum_t x_{s,cj}[t - p] e_{j,c}[t] = r[(s,cj), (j,c), L-1+p]
+    D = rE[:, :, L - 1:].transpose(0, 2, 1).reshape(nsrc * nchan * L, nsrc * nchan)
+    C = full(D).reshape(nsrc, nchan, L, nsrc, nchan).transpose(3, 0, 1, 2, 4)
+    Cj = {}
     for jtrue, jest in pairs:
         sl = slice(jtrue * n1, (jtrue + 1) * n1)
-        Dj = D[sl, jest * nchan:(jest + 1) * nchan]
-        Cj[(jtrue, jest)] = _solve(G[sl, sl], Dj).reshape(nchan, L, nchan)
+        Cj[(jtrue, jest)] = blocks[jtrue](D[sl, jest * nchan:(jest + 1) * nchan]).reshape(nchan, L, nchan)
     return C, Cj
 
 
@@ -311,7 +360,7 @@ def bss_eval(
                     vals[:, jt, je, part] = m[:, k]
 
     if not framewise_filters:
-        C, Cj = _filters(ref, est, L, pairs)
+        C, Cj = _filters(ref, est, L, pairs, reuse=True)
         run(list(range(nwin)), C, Cj)
     else:
         for t, s in enumerate(frames):
