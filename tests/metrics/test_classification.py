@@ -42,3 +42,22 @@ def test_thresholds_and_validate():
         cl.evaluate(np.zeros((2, 2)), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="0/1"):
         cl.evaluate(np.full((1, 1), 2), np.zeros((1, 1)))
+
+
+def test_precision_recall_at_equals_evaluate_at_each_threshold():
+    """The P/R grid counted once equals scikit-learn's counts through evaluate, NaN where undefined (a
+    threshold above every score: no predicted positive; a class with no known positive)."""
+    rng = np.random.default_rng(0)
+    y = (rng.random((40, 4)) < 0.3).astype(int)
+    y[:, 3] = 0  # no positive at all
+    s = np.clip(0.6 * y + 0.5 * rng.random((40, 4)), 0, 0.99)
+    mask = (rng.random((40, 4)) < 0.7).astype(int)
+    thresholds = [0.05, 0.3, 0.5, 0.95, 1.0]
+    got = cl.precision_recall_at(y, s, thresholds, mask=mask, classes="abcd")
+    for i, thr in enumerate(thresholds):
+        want = cl.evaluate(y, s, mask=mask, threshold=thr, classes="abcd")["per_class"]
+        for c in "abcd":
+            assert got[c][i]["threshold"] == thr
+            for m in ("precision", "recall"):
+                np.testing.assert_equal(got[c][i][m], want[c][m])
+    assert np.isnan(got["a"][-1]["precision"]) and np.isnan(got["d"][0]["recall"])

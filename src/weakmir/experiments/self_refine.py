@@ -101,11 +101,7 @@ def classifier_tables(model, manifest: Manifest, n_mixes: int, seed: int, thresh
             ym.append(ex["labels"])
     ym, sm = np.array(ym), np.array(sm)
     multi = cl.evaluate(ym, sm, threshold=threshold, classes=model.classes)
-    curves = {c: [] for c in model.classes}
-    for thr in np.round(np.arange(0.05, 1.0, 0.05), 2):
-        r = cl.evaluate(ym, sm, threshold=float(thr), classes=model.classes)["per_class"]
-        for c in model.classes:
-            curves[c].append({"threshold": float(thr), "precision": r[c]["precision"], "recall": r[c]["recall"]})
+    curves = cl.precision_recall_at(ym, sm, np.round(np.arange(0.05, 1.0, 0.05), 2), classes=model.classes)
     return {"single": single, "multi": multi, "pr_curves": curves, "_multi_scores": (ym, sm)}
 
 

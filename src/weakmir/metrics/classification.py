@@ -88,6 +88,29 @@ def evaluate(y_true, y_score, mask=None, threshold: float = 0.5, classes=None) -
     return {"overall": overall, "per_class": per}
 
 
+def precision_recall_at(y_true, y_score, thresholds, mask=None, classes=None) -> dict:
+    """The positive-class precision and recall of each class at each threshold (a P/R curve on a fixed
+    grid): the values :func:`evaluate` gives at each of ``thresholds``, counted once for all of them
+    (NaN where a denominator is 0, as there).
+
+    Shape: ``(n, K)`` each, ``thresholds (M,)`` -> ``{name: [{"threshold", "precision", "recall"}] * M}``.
+    """
+    validate(y_true, y_score, mask)
+    t = np.asarray(y_true).astype(int)
+    s = np.asarray(y_score, dtype=float)
+    known = np.ones(t.shape, bool) if mask is None else np.asarray(mask) > 0
+    thr = np.asarray(thresholds, dtype=float)
+    pred = (s[None] >= thr[:, None, None]) & known[None]  # (M, n, K)
+    pos = ((t == 1) & known)[None]
+    tp, pp, ap = (pred & pos).sum(1), pred.sum(1), pos.sum(1)  # (M, K)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(pp > 0, tp / np.maximum(pp, 1), np.nan)
+        recall = np.where(ap > 0, tp / np.maximum(ap, 1), np.nan) * np.ones_like(precision)
+    names = list(classes) if classes is not None else [str(k) for k in range(t.shape[1])]
+    return {name: [{"threshold": float(thr[i]), "precision": float(precision[i, k]), "recall": float(recall[i, k])}
+                   for i in range(len(thr))] for k, name in enumerate(names)}
+
+
 def _nanmean(v) -> float:
     v = np.asarray(v, dtype=float)
     return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
