@@ -82,15 +82,14 @@ def viterbi_bins(probs: np.ndarray, band: int = 12) -> np.ndarray:
     score = logobs[0].copy()
     back = np.zeros((T, N), np.int32)
     idx = np.arange(N)
+    padded = np.full(N + 2 * (band - 1), -np.inf)
     for t in range(1, T):
-        cand = np.full((len(d), N), -np.inf)
-        for i, (dd, lw) in enumerate(zip(d, logw)):
-            src = idx - dd  # from bin j - dd to bin j
-            ok = (src >= 0) & (src < N)
-            cand[i, ok] = score[src[ok]] + lw
-        k = cand.argmax(0)
+        padded[band - 1:band - 1 + N] = score
+        # cand[j, i]: from bin j - d[i] to bin j (window reversed so that i runs over d in order)
+        cand = np.lib.stride_tricks.sliding_window_view(padded, len(d))[:, ::-1] + logw
+        k = cand.argmax(1)
         back[t] = idx - d[k]
-        score = cand[k, idx] + logobs[t]
+        score = cand[idx, k] + logobs[t]
     path = np.zeros(T, np.int64)
     path[-1] = int(score.argmax())
     for t in range(T - 1, 0, -1):
