@@ -35,11 +35,23 @@ def refined(pop_corpus, tmp_path_factory):
 SR_SETS = ["--set", "separator.steps=12", "--set", "separator.examples_per_epoch=8", "--set", "sample_rate=22050"]
 
 
-def test_train_self_refine_on_a_refined_manifest(refined, tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(["train", "self-refine", str(refined), "-o", str(run), "--recipe", "tiny", *SR_SETS,
-                 "--checkpoint-every", "3", "--quiet"]) == 0
-    assert "SDR avg" in capsys.readouterr().out
+@pytest.fixture(scope="module")
+def sr_run(refined, tmp_path_factory):
+    """One uninterrupted ``weakmir train self-refine`` run (its folder, its stdout)."""
+    import contextlib
+    import io
+
+    run = tmp_path_factory.mktemp("sr") / "run"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["train", "self-refine", str(refined), "-o", str(run), "--recipe", "tiny", *SR_SETS,
+                     "--checkpoint-every", "3", "--quiet"]) == 0
+    return run, out.getvalue()
+
+
+def test_train_self_refine_on_a_refined_manifest(refined, sr_run, tmp_path, capsys):
+    run, printed = sr_run
+    assert "SDR avg" in printed
     r = json.loads((run / "results.json").read_text())
     s = r["summary"]
     assert s["eval_split"] == "test" and np.isfinite(s["sdr_avg"]) and set(r["sdr"]) == {*s["sources"], "avg"}
@@ -63,14 +75,12 @@ def test_train_self_refine_on_a_refined_manifest(refined, tmp_path, capsys):
     assert json.loads((run / "results.json").read_text())["sdr"] == r["sdr"]
 
 
-def test_train_self_refine_stopped_mid_stage_resumes_to_the_same_weights(refined, tmp_path):
+def test_train_self_refine_stopped_mid_stage_resumes_to_the_same_weights(refined, sr_run, tmp_path):
     """SIGTERM once a resume checkpoint exists: exit 130, a line saying a re-run resumes, no temporary file
     left; the same command finishes the stage from the checkpoint, and the weights equal those of the
-    uninterrupted run above (same recipe and seed). (SIGKILL's resume: tests/train/test_engine.py.)"""
-    args = ["train", "self-refine", refined, "-o", tmp_path / "whole", "--recipe", "tiny", *SR_SETS,
+    uninterrupted run (``sr_run``: same recipe and seed). (SIGKILL's resume: tests/train/test_engine.py.)"""
+    args = ["train", "self-refine", refined, "-o", tmp_path / "killed", "--recipe", "tiny", *SR_SETS,
             "--checkpoint-every", "3", "--quiet"]
-    subprocess.run(_cli(*args), check=True, capture_output=True, timeout=900)
-    args[4] = tmp_path / "killed"
     p = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     resume = tmp_path / "killed" / "checkpoints" / ".resume"
     t0 = time.time()
@@ -88,7 +98,7 @@ def test_train_self_refine_stopped_mid_stage_resumes_to_the_same_weights(refined
     done = subprocess.run(_cli(*args[:-1]), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "resumed at step" in done.stdout
-    a = checkpoint.load(tmp_path / "whole" / "checkpoints" / "separator.ckpt")[0].state_dict()
+    a = checkpoint.load(sr_run[0] / "checkpoints" / "separator.ckpt")[0].state_dict()
     b = checkpoint.load(tmp_path / "killed" / "checkpoints" / "separator.ckpt")[0].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not any(resume.iterdir())  # the resume folder goes once the stage is saved

@@ -40,7 +40,8 @@ def test_separation_loss_sums_multilabel_estimates():
 
 def test_tiny_refine_end_to_end(pop_corpus, tmp_path):
     out, m, _, _ = pop_corpus
-    cfg = sr.RefineConfig(steps=24, batch_size=4, iterations=2, examples_per_epoch=96, splits=("train", "valid", "test"))
+    cfg = sr.RefineConfig(steps=24, batch_size=4, iterations=2, examples_per_epoch=96, splits=("train", "valid", "test"),
+                          sample_rate=22050, effects=False, preload=True)  # the cheap settings (rate, effects: tested elsewhere)
     from weakmir.experiments.self_refine import refine_and_report
 
     res = refine_and_report(out / "manifest.json", tmp_path / "refined", cfg, progress=False)
