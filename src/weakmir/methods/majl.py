@@ -44,6 +44,11 @@ Where we differ from the paper, and why:
   it (eq. 7: "can also be applied to predicted sources").
 * **Pseudo pitch** is the decoded Stage-I pitch (Viterbi, voiced when max ≥ 0.5) turned into a target as a true
   label is (a Gaussian of 25 cents around it; all zero when unvoiced).
+* **Stage II's start** (``init``): the paper retrains from scratch (§4.1) and so does the ``paper`` recipe.
+  The CPU recipes give every model ~100 steps, far from convergence: a Stage II from scratch then has
+  the same budget as Stage I spread over six times the songs, and scores what its budget allows, not
+  what its data does. With ``init: stage1`` (the quick recipe) Stage II starts from Stage I's JCF (the
+  DWM from ω = 1) and trains on the pseudo-labelled union, the budget of a fine-tuning.
 * **Target_source2Pitch** is computed without gradient (it decides the case; Figure 3 draws the PE module
   shared between the two inputs).
 """
@@ -384,6 +389,11 @@ class TrainConfig:
     correct_at: float = 0.7
     pe_frames: int = 0  # frames per crop the PE trains on (0: all; CREPE's cost on a CPU)
     lr_schedule: dict = field(default_factory=lambda: dict(LR_SCHEDULE))
+    init: str = "scratch"  # Stage II only: "scratch" (the paper's §4.1) or "stage1" (start from Stage I's JCF)
+
+    def __post_init__(self):
+        if self.init not in ("scratch", "stage1"):
+            raise ValueError(f"init {self.init!r}: use 'scratch' (the paper's Stage II) or 'stage1'")
 
     def steps(self, n_tracks: int) -> int:
         return max(self.epochs * (n_tracks * self.crops) // self.batch_size, 1)
