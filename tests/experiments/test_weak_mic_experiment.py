@@ -87,3 +87,17 @@ def test_tiny_experiment(tmp_path):
     assert "Table 3.1" in html and "Figure 5.3" in html and "Figure 3.5" in html
     # the embedding corpus is disjoint from the tagging corpus (its own seed)
     assert r["recipe"]["embedding"]["seed"] != r["recipe"]["corpus_seed"]
+
+
+def test_report_of_a_figure_5_3_only_recipe(tmp_path):
+    """``--set tables=["5.3"]`` has no table rows: the page still draws Figure 5.3 (and no Figure 3.4)."""
+    from weakmir.experiments.weak_mic import experiment_page
+
+    ms = {"mean": 50.0, "std": 1.0, "n": 3}
+    point = {k: {m: dict(ms) for m in ("f1", "auroc", "map")} for k in ("att", "mt")}
+    r = {"summary": {"corpus": "synth", "clips": {"train": 8}, "known_fraction_train": 0.1, "features": "embedding",
+                     "embedding_trained_on": "synth", "seconds": 60.0},
+         "tables": {"rows": {}, "ratio": {"0.01": point, "0.04": point}}, "learning_curves": {}}
+    experiment_page(r, None, {}, None).write(tmp_path)
+    html = (tmp_path / "report.html").read_text()
+    assert "Figure 5.3" in html and "Figure 3.4" not in html and "4 %" in html

@@ -484,9 +484,9 @@ def experiment_page(r: dict, D: Data, taggers: dict, manifest: Manifest):
         xs = [100 * float(k) for k in T["ratio"]]
         sec.figure(bars({m.upper(): [T["ratio"][k][m]["auroc"]["mean"] for k in T["ratio"]] for m in ("att", "mt")},
                         [f"{x:g} %" for x in xs], "AUROC vs labelled fraction", "AUROC (%)"), "figure 5.3", "fig5_3")
-    view = views[0]
     names = [n for n in ("rf", "fc", "fc_t", "rnn", "att", "mt", "dgm") if n in rows]
-    if names:
+    if names and views:  # a recipe with only Figure 5.3 (tables: ["5.3"]) has no table rows
+        view = views[0]
         page.section("Figure 3.4: instrument-wise F1").figure(
             bars({NAMES[n]: [rows[n][view]["per_class_f1"][c] for c in D.classes] for n in names}, list(D.classes),
                  f"macro F1 per instrument ({view} labels)", "F1 (%)"), "figure 3.4", "fig3_4")
