@@ -127,7 +127,8 @@ def _quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     for msg in (".*validation_step.*val_dataloader.*", ".*LeafSpec.*", ".*does not have many workers.*",
                 ".*Experiment logs directory.*", ".*Checkpoint directory.*exists.*", ".*num_nodes.*",
-                ".*sync_dist=True.*when logging on epoch level.*"):
+                ".*sync_dist=True.*when logging on epoch level.*",
+                ".*module\\(s\\) in eval mode at the start of training.*"):  # pretrained CREPE's frozen batch norms
         warnings.filterwarnings("ignore", message=msg)
     os.environ.setdefault("LITLOGGER_DISABLE_TIPS", "1")
 
