@@ -150,3 +150,19 @@ def test_unknown_stage2_init_is_a_recipe_error():
 
     with pytest.raises(WeakmirError, match="init 'warm'"):
         exp.recipe("tiny", ["stage2.init=warm"])
+
+
+def test_a_fresh_jcf_is_the_same_whatever_ran_before():
+    """Rows start from one initialisation per seed, in any process (a run of a recipe is repeatable)."""
+    import torch
+
+    from weakmir.experiments import majl as exp
+
+    P, _ = exp.recipe("tiny")
+    a, _ = exp.make_jcf(P, "UxC")
+    torch.rand(1000)  # whatever else drew from the global generator in between
+    b, _ = exp.make_jcf(P, "UxC")
+    c, _ = exp.make_jcf(P, "UxC", seed=1)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)

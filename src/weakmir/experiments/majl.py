@@ -134,11 +134,14 @@ def views(manifest: Manifest, full: int) -> dict:
 
 # -- models and rows -------------------------------------------------------------------------------------
 
-def make_jcf(P: MajlPreset, combo: str, modules: dict | None = None):
+def make_jcf(P: MajlPreset, combo: str, modules: dict | None = None, seed: int = 0):
     """A fresh JCF of ``combo`` (``"UxC"``; the parts from ``modules``, default the preset's) and its keyword
-    arguments."""
+    arguments. Its weights are drawn from ``seed``: every row of a combination starts from the same
+    initialisation, whatever process builds it and whatever ran there before (torch's own start seed is
+    random per process, which made two runs of one recipe differ by several dB)."""
     m, p = ((modules or P.modules)[k] for k in combo.split("x"))
     kw = {"mss": m["name"], "mss_kwargs": dict(m.get("kwargs", {})), "pe": p["name"], "pe_kwargs": dict(p.get("kwargs", {}))}
+    torch.manual_seed(seed)
     return build("majl_jcf", **kw), kw
 
 
