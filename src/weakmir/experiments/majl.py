@@ -35,6 +35,7 @@ same, ``rpa_crepe_on_separated``, and the same keys under ``summary.mir1k``; ``D
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -145,19 +146,18 @@ def make_jcf(P: MajlPreset, combo: str, modules: dict | None = None, seed: int =
     return build("majl_jcf", **kw), kw
 
 
-def _settings(cfg: TrainConfig, n_tracks: int, settings: dict, kwargs: dict, seed: int = 0) -> dict:
-    """What a stage's checkpoint key holds (as :meth:`StageRunner.train` builds it)."""
-    return {"steps": cfg.steps(n_tracks), "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": seed, "kwargs": kwargs,
-            "lr_schedule": cfg.lr_schedule, **settings}
-
-
 def _fit(runner: StageRunner, name: str, model, step, tracks, n_tracks: int, cfg: TrainConfig, settings: dict,
-         kwargs: dict, trains=None, also=None, seed: int = 0):
+         kwargs: dict, trains=None, also=None, seed: int = 0, start=None):
     """Train ``model`` on crops of ``tracks()`` (called only when the stage is not already trained: pseudo
-    labels are not recomputed for a checkpoint that exists)."""
+    labels are not recomputed for a checkpoint that exists); ``start(model)``, when given, sets the weights
+    training starts from (likewise only when the stage is trained)."""
     steps = cfg.steps(n_tracks)
-    if runner.load(name, model, _settings(cfg, n_tracks, settings, kwargs, seed), also):
+    full = {"steps": steps, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": seed, "kwargs": kwargs,
+            "lr_schedule": cfg.lr_schedule, **settings}
+    if runner.load(name, model, full, also):
         return model
+    if start is not None:
+        start(model)
     data = Crops(tracks(), cfg.seconds, cfg.crops, seed=seed + 1)
     return runner.train(name, model, step, data, steps, cfg.batch_size, cfg.lr, settings, kwargs, trains=trains,
                         also=also, seed=seed, lr_schedule=cfg.lr_schedule)
@@ -199,20 +199,21 @@ def train_row(runner: StageRunner, P: MajlPreset, D: dict, combo: str, row: str,
         extra = extra if extra is not None else {"stems": D["stems"], "pitch": D["pitch"]}
         chosen = extra["stems"][: int(round(fs * len(extra["stems"])))] + extra["pitch"][: int(round(fp * len(extra["pitch"])))]
 
-        def stage1():
+        @functools.cache
+        def stage1():  # trained (or loaded) once, for the start and the pseudo labels both
             return train_row(runner, P, D, combo, "stage1", cfg, prefix, modules=modules)
 
         def union():
             return filtered(full + pseudo_labels(stage1(), chosen), th)
 
+        def from_stage1(model):  # module docstring of weakmir.methods.majl: a fine-tuning budget
+            model.load_state_dict(stage1().state_dict())
+
         cfg2 = cfg2 or cfg
-        settings = {"row": row, "th": th, "extra": [t.id for t in chosen], "init": cfg2.init}
-        if cfg2.init == "stage1":  # module docstring of weakmir.methods.majl: a fine-tuning budget
-            if runner.load(name, jcf, _settings(cfg2, len(full) + len(chosen), settings, kw), {"dwm": dwm}):
-                return jcf
-            jcf.load_state_dict(stage1().state_dict())
         return _fit(runner, name, jcf, joint_step(dwhs=True, correct_at=cfg2.correct_at, pe_frames=cfg2.pe_frames or None),
-                    union, len(full) + len(chosen), cfg2, settings, kw, trains=Trainable(jcf, dwm), also={"dwm": dwm})
+                    union, len(full) + len(chosen), cfg2, {"row": row, "th": th, "extra": [t.id for t in chosen],
+                                                           "init": cfg2.init}, kw, trains=Trainable(jcf, dwm),
+                    also={"dwm": dwm}, start=from_stage1 if cfg2.init == "stage1" else None)
     raise WeakmirError(f"unknown row {row!r}; use one of {', '.join(ROWS)}")
 
 

@@ -105,7 +105,7 @@ def precision_recall_at(y_true, y_score, thresholds, mask=None, classes=None) ->
     tp, pp, ap = (pred & pos).sum(1), pred.sum(1), pos.sum(1)  # (M, K)
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.where(pp > 0, tp / np.maximum(pp, 1), np.nan)
-        recall = np.where(ap > 0, tp / np.maximum(ap, 1), np.nan) * np.ones_like(precision)
+        recall = np.where(ap > 0, tp / np.maximum(ap, 1), np.nan)
     names = list(classes) if classes is not None else [str(k) for k in range(t.shape[1])]
     return {name: [{"threshold": float(thr[i]), "precision": float(precision[i, k]), "recall": float(recall[i, k])}
                    for i in range(len(thr))] for k, name in enumerate(names)}
