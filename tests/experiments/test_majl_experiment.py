@@ -169,3 +169,41 @@ def test_a_fresh_jcf_is_the_same_whatever_ran_before():
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+@pytest.mark.parametrize("share, repeats", [(0.0, 1), (0.5, 3), (0.75, 9)])
+def test_stage2_full_share_lists_the_fully_labelled_tracks_that_share_of_the_union(monkeypatch, share, repeats):
+    """``full_share``: 2 fully labelled + 6 single-labelled tracks; at 0.5 each full track is listed 3 times
+    (6 of 12 crops' tracks), at 0 the plain union (the paper's); the step count stays that of the union."""
+    from weakmir.experiments import majl as exp
+    from weakmir.methods.majl import TrainConfig
+
+    assert TrainConfig(full_share=share).full_repeats(2, 6) == repeats
+    P, resolved = exp.recipe("tiny", [f"stage2.full_share={share}", "stage2.init=scratch"])
+    got = {}
+
+    def fake_fit(runner, name, model, step, tracks, n_tracks, cfg, settings, kwargs, **kw):
+        if name.endswith("majl_both"):
+            got.update(tracks=tracks(), n=n_tracks, settings=settings)
+        return model
+
+    monkeypatch.setattr(exp, "_fit", fake_fit)
+    monkeypatch.setattr(exp, "pseudo_labels", lambda jcf, tracks: list(tracks))
+    monkeypatch.setattr(exp, "filtered", lambda tracks, th: tracks)
+    from types import SimpleNamespace
+
+    D = {k: [SimpleNamespace(id=f"{k[0]}{i}") for i in range(2 if k == "full" else 3)] for k in ("full", "stems", "pitch")}
+    exp.train_row(None, P, D, "UxC", "majl_both", P.train, prefix="UxC_", cfg2=P.stage2)
+    ids = [t.id for t in got["tracks"]]
+    assert ids.count("f0") == ids.count("f1") == repeats
+    assert sorted(i for i in ids if i[0] != "f") == ["p0", "p1", "p2", "s0", "s1", "s2"]
+    assert got["n"] == 8
+    assert ("full_share" in got["settings"]) == bool(share)
+
+
+def test_full_share_out_of_range_is_a_recipe_error():
+    from weakmir.errors import WeakmirError
+    from weakmir.experiments import majl as exp
+
+    with pytest.raises(WeakmirError, match="full_share 1"):
+        exp.recipe("tiny", ["stage2.full_share=1.0"])

@@ -203,16 +203,19 @@ def train_row(runner: StageRunner, P: MajlPreset, D: dict, combo: str, row: str,
         def stage1():  # trained (or loaded) once, for the start and the pseudo labels both
             return train_row(runner, P, D, combo, "stage1", cfg, prefix, modules=modules)
 
-        def union():
-            return filtered(full + pseudo_labels(stage1(), chosen), th)
+        cfg2 = cfg2 or cfg
+
+        def union():  # the fully labelled tracks listed full_repeats times (TrainConfig.full_share)
+            return filtered(full * cfg2.full_repeats(len(full), len(chosen)) + pseudo_labels(stage1(), chosen), th)
 
         def from_stage1(model):  # module docstring of weakmir.methods.majl: a fine-tuning budget
             model.load_state_dict(stage1().state_dict())
 
-        cfg2 = cfg2 or cfg
         return _fit(runner, name, jcf, joint_step(dwhs=True, correct_at=cfg2.correct_at, pe_frames=cfg2.pe_frames or None),
                     union, len(full) + len(chosen), cfg2, {"row": row, "th": th, "extra": [t.id for t in chosen],
-                                                           "init": cfg2.init}, kw, trains=Trainable(jcf, dwm),
+                                                           "init": cfg2.init,
+                                                           **({"full_share": cfg2.full_share} if cfg2.full_share else {})},
+                    kw, trains=Trainable(jcf, dwm),
                     also={"dwm": dwm}, start=from_stage1 if cfg2.init == "stage1" else None)
     raise WeakmirError(f"unknown row {row!r}; use one of {', '.join(ROWS)}")
 
