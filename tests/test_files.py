@@ -1,5 +1,6 @@
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,3 +23,16 @@ def test_atomic_writes_get_ordinary_permissions_and_leave_no_temp(tmp_path):
     with pytest.raises(Exception):
         save(tmp_path / "bad.wav", np.full((1, 10), np.nan, np.float32), 8000)
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_remove_pending_sweeps_a_write_left_in_progress(tmp_path):
+    """An interrupt can land where no ``except`` of the writer runs (between the file's creation and the
+    writer's block): the CLI's handler calls remove_pending, which removes the temporary file; the final
+    name was never created."""
+    from weakmir.files import atomic_path, remove_pending
+
+    cm = atomic_path(tmp_path / "out.wav")
+    tmp = cm.__enter__()  # the writer is stopped here, its block never entered
+    assert Path(tmp).exists() and Path(tmp).name.startswith(".out.wav.") and tmp.endswith(".wav")
+    remove_pending()
+    assert list(tmp_path.iterdir()) == []

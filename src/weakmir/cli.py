@@ -793,6 +793,9 @@ def main(argv=None) -> int:
         print(f"weakmir: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        from .files import remove_pending
+
+        remove_pending()
         who = " ".join(["weakmir", *([args.verb] if getattr(args, "verb", None) else [])])
         print(f"{who}: interrupted; {getattr(args, 'interrupted', 'nothing was written')}", file=sys.stderr)
         return 130

@@ -26,6 +26,9 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+_PENDING: set[str] = set()  # temporary names of writes in progress (swept by remove_pending on an interrupt)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """A temporary name beside ``path`` to write to (parent folders created).
@@ -33,18 +36,38 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     When the block ends normally the file is published onto ``path``
     (:func:`publish`); when it raises, the temporary file is removed and
     ``path`` is left as it was. The temporary name keeps ``path``'s suffix, so
-    writers that pick a format from it (soundfile) still do.
+    writers that pick a format from it (soundfile) still do. The name is
+    registered before the file exists, so an interrupt that lands between its
+    creation and the ``try`` is cleaned up by :func:`remove_pending`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    tmp = name = None
     try:
+        while tmp is None:
+            name = str(path.parent / f".{path.name}.{os.urandom(4).hex()}{path.suffix}")
+            _PENDING.add(name)
+            try:
+                os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                tmp = name
+            except FileExistsError:  # another writer's name: not ours to remove
+                _PENDING.discard(name)
+                name = None
         yield tmp
         publish(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if name is not None:  # also a file created just before the interrupt (tmp not yet set)
+            Path(name).unlink(missing_ok=True)
         raise
+    finally:
+        _PENDING.discard(name)
+
+
+def remove_pending() -> None:
+    """Remove the temporary files of every write still in progress (the CLI's interrupt handler)."""
+    for name in list(_PENDING):
+        Path(name).unlink(missing_ok=True)
+        _PENDING.discard(name)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
