@@ -37,26 +37,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     (:func:`publish`); when it raises, the temporary file is removed and
     ``path`` is left as it was. The temporary name keeps ``path``'s suffix, so
     writers that pick a format from it (soundfile) still do. The name is
-    registered before the file exists, so an interrupt that lands between its
-    creation and the ``try`` is cleaned up by :func:`remove_pending`.
+    registered (:func:`remove_pending`) before the file is created, so an
+    interrupt that lands where this block's ``except`` cannot run (after the
+    name is handed out, before the caller's block starts) is cleaned up too.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = name = None
+    name = None
     try:
-        while tmp is None:
+        while True:
             name = str(path.parent / f".{path.name}.{os.urandom(4).hex()}{path.suffix}")
             _PENDING.add(name)
             try:
                 os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-                tmp = name
+                break
             except FileExistsError:  # another writer's name: not ours to remove
                 _PENDING.discard(name)
                 name = None
-        yield tmp
-        publish(tmp, path)
+        yield name
+        publish(name, path)
     except BaseException:
-        if name is not None:  # also a file created just before the interrupt (tmp not yet set)
+        if name is not None:  # also a file created just before the interrupt
             Path(name).unlink(missing_ok=True)
         raise
     finally:
