@@ -331,3 +331,17 @@ def test_extra_soundfonts_draw_one_per_part_and_one_soundfont_keeps_the_corpus(t
         build_corpus(tmp_path / "bad", SynthConfig(**{**plain.__dict__, "soundfonts": (str(tmp_path / "nope.sf2"),)}),
                      progress=False)
     assert not (tmp_path / "bad").exists()
+
+
+def test_openmic_clip_is_never_silent_when_every_class_drew_only_the_bar_past_the_end():
+    """Seed 2000, clip 2247: one class (72 bpm: the 4th bar starts at 10.04 s) drew only that bar; the clip
+    used to render silence and stop the corpus. Now its class plays the first bar."""
+    from weakmir.data.synth.build import PRESETS
+    from weakmir.data.synth.openmic import openmic_parts
+
+    def parts(seed, i):
+        return openmic_parts(np.random.default_rng([seed, PRESETS.index("openmic"), i]), 10.0, OPENMIC)[0]
+
+    p = parts(2000, 2247)
+    assert len(p) == 1 and len(p[0].notes) > 0 and p[0].notes[:, 0].max() < 9.95
+    assert p[0].meta["bars_played"] == 1 and p[0].notes[:, 0].min() < 0.1

@@ -118,11 +118,14 @@ def openmic_parts(rng: np.random.Generator, seconds: float, classes=OPENMIC):
     n_bars = int(np.ceil(seconds / bar))
     chosen = draw_classes(rng, classes)
     parts = []
-    for name in chosen:
+
+    def part(name, plays=None):
+        """The part of class ``name``, or None when none of the bars it plays starts inside the clip."""
         role, patches = PATCHES[name]
         bank, program = patches[int(rng.integers(len(patches)))]
-        plays = rng.random(n_bars) < rng.uniform(0.35, 1.0)
-        plays[int(rng.integers(n_bars))] = True
+        if plays is None:
+            plays = rng.random(n_bars) < rng.uniform(0.35, 1.0)
+            plays[int(rng.integers(n_bars))] = True
         rows = []
         cur = None
         lo, hi = RANGE.get(name, (55, 79))
@@ -178,12 +181,19 @@ def openmic_parts(rng: np.random.Generator, seconds: float, classes=OPENMIC):
                     rows.append((t0, t0 + 0.5, CYMBALS[2 + int(rng.integers(len(CYMBALS) - 2))], vel))
         notes = np.array([r for r in rows if r[0] < seconds - 0.05], dtype=np.float64).reshape(-1, 4)
         if not len(notes):
-            continue
+            return None
         notes[:, 1] = np.minimum(notes[:, 1], seconds)
         drum = bank == 128
         instrument = INSTRUMENT.get(name) or gm_instrument(program)
-        parts.append(Part(name, program, instrument, notes, is_drum=drum, bank=0 if drum else bank,
-                          pan=float(rng.uniform(-0.5, 0.5)), gain_db=float(rng.uniform(-6, 0)),
-                          meta={"openmic_class": name, "bank": bank, "bars_played": int(plays.sum())}))
+        return Part(name, program, instrument, notes, is_drum=drum, bank=0 if drum else bank,
+                    pan=float(rng.uniform(-0.5, 0.5)), gain_db=float(rng.uniform(-6, 0)),
+                    meta={"openmic_class": name, "bank": bank, "bars_played": int(plays.sum())})
+
+    for name in chosen:
+        p = part(name)
+        if p is not None:
+            parts.append(p)
+    if not parts:  # every class drew only the bar that starts past the clip's end: the first plays bar one
+        parts.append(part(chosen[0], np.arange(n_bars) == 0))
     prov = {"source": "procedural openmic clip", "tempo_bpm": round(bpm, 2), "classes": [p.name for p in parts]}
     return parts, float(seconds), prov
