@@ -87,6 +87,22 @@ def test_tiny_experiment(tmp_path):
     assert "Table 3.1" in html and "Figure 5.3" in html and "Figure 3.5" in html
     # the embedding corpus is disjoint from the tagging corpus (its own seed)
     assert r["recipe"]["embedding"]["seed"] != r["recipe"]["corpus_seed"]
+    # Figure 5.3 on its own corpus (ratio.tracks 10: 8 / 1 / 1 clips), scored on that corpus's test clip
+    assert s["ratio_clips"] == {"train": 8, "valid": 1, "test": 1} and s["clips"]["train"] == 16
+    assert len(Manifest.read(out / "corpus" / "ratio").tracks) == 10
+    assert json.loads((out / "corpus" / "ratio" / "synth.json").read_text())["options"]["seed"] == 2000
+    assert r["tables"]["ratio"]["0.04"]["mt"]["f1"]["n"] == 1
+
+
+def test_ratio_corpus_must_be_disjoint(tmp_path):
+    from weakmir.errors import WeakmirError
+    from weakmir.experiments.weak_mic import ratio_corpus, recipe
+
+    P, _ = recipe("tiny", ["ratio.corpus_seed=0"])
+    with pytest.raises(WeakmirError, match="ratio.corpus_seed 0 equals corpus_seed"):
+        ratio_corpus(P, tmp_path, print, False)
+    P, _ = recipe("tiny", ["ratio.tracks=0"])
+    assert ratio_corpus(P, tmp_path, print, False) is None and not (tmp_path / "corpus").exists()
 
 
 def test_report_of_a_figure_5_3_only_recipe(tmp_path):

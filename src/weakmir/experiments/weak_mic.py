@@ -28,6 +28,14 @@ module builds the corpora, the instance features, trains every tagger on
   1 % the labelled subset is 6 clips (the thesis's 1 % of the MSD is ~2 000): MT's student sees them
   in every step (~240 steps of 128 labelled draws) and memorises them (training BCE_p 0.03), the ATT
   trains 100 steps on them. None of these variants is in a recipe; the quick recipe keeps β = 3.
+* **Figure 5.3 on its own, larger corpus** (``ratio.tracks``: §5.5 ran on the MSD, not on OpenMIC; 0,
+  the default, divides the tagging corpus's training split). Measured on the valid split of a
+  3 000-clip corpus (seed 2000; 2 400 training clips: 1 % = 24), 3 seeds, F1 MT − ATT (std) at
+  1 / 2 / 4 %: β 16, MT 60 epochs, ATT 200 (the thesis's) +1.62 (0.94) / +3.53 (0.57) / +2.17 (0.72), but
+  AUROC −3.3 / −3.3 / −0.6; β 3 and ATT 100 epochs +0.43 at 4 % (the ATT underfits: 100 steps); MT
+  40 epochs +1.00 (1.12) / +0.95 (0.89) / +0.41 (0.59); a 2 000-clip corpus with 40 epochs +2.26 at
+  4 % but −0.04 at 1 %. The 60-epoch setting would add ~10 min to the quick run (18 MT runs of ~1 000
+  steps), past its 20-min budget, so the quick recipe does not use it yet.
 
 ``DIR/results.json`` ``summary`` (percent, against the true labels): ``f1_att``, ``f1_fc_t``, ``f1_fc``,
 ``f1_rnn``, ``f1_rf``, ``f1_mt``, ``f1_dgm``, ``f1_missing_as_negative`` (each ``{"mean", "std"}``),
@@ -64,6 +72,8 @@ class RatioConfig:
     """Figure 5.3 (§5.5): MT vs ATT with a fraction of the training clips fully labelled."""
 
     ratios: tuple = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32)
+    tracks: int = 0  # clips of Figure 5.3's own synth corpus (0: the tagging corpus's training split is divided)
+    corpus_seed: int = 2000  # its synth seed (disjoint from the tagging and the embedding corpora)
     seeds: int = 3
     mt_epochs: int = 100  # epochs of the unlabelled subset
     att_epochs: int = 200  # epochs of the labelled subset
@@ -154,6 +164,7 @@ class Data:
     embedding_kwargs: dict | None = None  # the frozen embedding the features came from (None: provided features)
     embedding_state: dict | None = None  # its weights, copied into every tagger
     features: str = "embedding"  # or "provided"
+    ratio: "Data | None" = None  # Figure 5.3's own corpus (``ratio.tracks``), None: this one's training split
 
     def tagger(self, cfg: TagConfig, seed: int):
         """An untrained tagger for ``cfg`` holding this data's standardisation and frozen embedding."""
@@ -223,7 +234,7 @@ def train_row(runner: StageRunner, P: WeakMicPreset, D: Data, row: str, seed: in
     from the ATT of that seed; ``ratio:<mt|att>:<r>`` is a Figure 5.3 point."""
     if row.startswith("ratio"):
         _, kind, r = row.split(":")
-        R = P.ratio
+        R, D = P.ratio, D.ratio or D
         labelled, paired = D.ratio_sets(float(r), seed)
         if kind == "mt":
             cfg = replace(P.tag, model="mt", epochs=R.mt_epochs, mt_weight=R.mt_weight, dropout=R.dropout,
@@ -340,7 +351,8 @@ def mean_std(values) -> dict:
 
 def tables(P: WeakMicPreset, D: Data, taggers: dict) -> dict:
     """Every row's scores over its seeds: ``{row: {view: {metric: {"mean", "std"}}}}`` and Figure 5.3."""
-    scores = {key: score(t, D, threshold=P.threshold) for key, t in taggers.items()}
+    scores = {key: score(t, (D.ratio or D) if key[0].startswith("ratio") else D, threshold=P.threshold)
+              for key, t in taggers.items()}
     rows = {}
     for row in dict.fromkeys(r for r, _ in taggers if not r.startswith("ratio")):
         per_seed = [scores[(r, s)] for r, s in taggers if r == row]
@@ -364,9 +376,10 @@ def tables(P: WeakMicPreset, D: Data, taggers: dict) -> dict:
 # -- the experiment -------------------------------------------------------------------------------------------
 
 def prepare(P: WeakMicPreset, resolved: dict, manifest: Manifest, out: Path, log, progress: bool, engine: Engine,
-            embedding_dir: Path):
+            embedding_dir: Path, ratio_manifest: Manifest | None = None):
     """Features and data of ``manifest`` with the embedding (pretrained, given, or none when every track has
-    provided features). Returns ``(Data, runner, what the embedding was trained on)``."""
+    provided features), and of ``ratio_manifest`` (Figure 5.3's own corpus) with the same embedding into
+    ``Data.ratio``. Returns ``(Data, runner, what the embedding was trained on)``."""
     provided = all(t.features is not None for t in manifest.tracks)
     key = fingerprint(manifest.path)
     emb_runner = StageRunner(out / "checkpoints", {"embedding": resolved["embedding"], "seconds": P.seconds},
@@ -378,12 +391,45 @@ def prepare(P: WeakMicPreset, resolved: dict, manifest: Manifest, out: Path, log
         kind = "embedding"
     ekey = emb_runner.key("embedding", {"kwargs": emb_kwargs}) if embedding is not None else "provided"
     feats = features_of(manifest, embedding, out / "features" / "tagging.npz", f"{key}-{ekey}", progress)
+    state = {k: v.clone() for k, v in embedding.state_dict().items()} if embedding is not None else None
     D = Data.build(manifest, feats)
-    D.embedding_kwargs, D.features = emb_kwargs, kind
-    D.embedding_state = {k: v.clone() for k, v in embedding.state_dict().items()} if embedding is not None else None
-    runner = StageRunner(out / "checkpoints", resolved, f"{key}-{ekey}", METHOD, log, engine)
+    D.embedding_kwargs, D.features, D.embedding_state = emb_kwargs, kind, state
+    data_key = f"{key}-{ekey}"
+    if ratio_manifest is not None:  # synth audio: the embedding's features (pretrained here for provided features)
+        remb, rkw, rstate, rekey = embedding, emb_kwargs, state, ekey
+        if remb is None:
+            remb, rkw, _ = embedding_for(P, emb_runner, embedding_dir, log, progress)
+            rstate = {k: v.clone() for k, v in remb.state_dict().items()}
+            rekey = emb_runner.key("embedding", {"kwargs": rkw})
+        rkey = f"{fingerprint(ratio_manifest.path)}-{rekey}"
+        D.ratio = Data.build(ratio_manifest, features_of(ratio_manifest, remb, out / "features" / "ratio.npz", rkey,
+                                                         progress))
+        D.ratio.embedding_kwargs, D.ratio.features, D.ratio.embedding_state = rkw, "embedding", rstate
+        data_key += f"-{rkey}"
+    runner = StageRunner(out / "checkpoints", resolved, data_key, METHOD, log, engine)
     runner.curves.update(emb_runner.curves)  # the embedding's pretraining into metrics.csv and the results
     return D, runner, trained_on
+
+
+def ratio_corpus(P: WeakMicPreset, out: Path, log, progress: bool, openmic=None) -> Manifest | None:
+    """Figure 5.3's own synth corpus in ``out/corpus/ratio`` (``ratio.tracks`` clips, seed ``ratio.corpus_seed``),
+    or None when the recipe divides the tagging corpus's training split (``ratio.tracks`` 0) or has no 5.3.
+    §5.5 ran on another, larger dataset than the tagging tables (the MSD): its 1 % was ~2 000 clips."""
+    from ..data.synth.build import SynthConfig, build_corpus
+
+    R = P.ratio
+    if "5.3" not in P.tables or R.tracks <= 0:
+        return None
+    taken = {"embedding.seed": P.embedding.seed} if openmic else {"corpus_seed": P.corpus_seed,
+                                                                   "embedding.seed": P.embedding.seed}
+    for name, seed in taken.items():
+        if R.corpus_seed == seed and not (name == "embedding.seed" and P.embedding.checkpoint):
+            raise WeakmirError(f"recipe: ratio.corpus_seed {R.corpus_seed} equals {name}: Figure 5.3's corpus must "
+                               "be disjoint from the others; give it another seed")
+    build_corpus(out / "corpus" / "ratio", SynthConfig(preset="openmic", tracks=R.tracks, seconds=P.seconds,
+                                                       sample_rate=16000, seed=R.corpus_seed), progress=progress)
+    log(f"Figure 5.3 corpus: weakmir synth --preset openmic --tracks {R.tracks} --seed {R.corpus_seed}")
+    return Manifest.read(out / "corpus" / "ratio")
 
 
 def experiment(preset: str, out, progress: bool = True, openmic=None, sets=(), engine: Engine | None = None) -> dict | None:
@@ -410,7 +456,13 @@ def experiment(preset: str, out, progress: bool = True, openmic=None, sets=(), e
         raise WeakmirError(f"recipe: embedding.seed {P.embedding.seed} equals corpus_seed: the embedding's corpus "
                            "must be disjoint from the tagging corpus; give it another seed")
     log(f"tagging corpus: {corpus}, {len(manifest.tracks)} clips")
-    D, runner, trained_on = prepare(P, resolved, manifest, out, log, progress, engine, out / "corpus" / "embedding")
+    if "5.3" in P.tables and P.ratio.tracks <= 0 and any(t.true_tags is None for t in manifest.split("train")):
+        raise WeakmirError(f"{manifest.path}: Figure 5.3 needs fully labelled training clips and this corpus has only "
+                           "observed tags; give Figure 5.3 its own synth corpus (--set ratio.tracks=2000) or leave "
+                           "it out (--set 'tables=[\"3.1\",\"3.2\",\"4.2\",\"5.1\"]')")
+    ratio_manifest = ratio_corpus(P, out, log, progress, openmic)
+    D, runner, trained_on = prepare(P, resolved, manifest, out, log, progress, engine, out / "corpus" / "embedding",
+                                    ratio_manifest)
     for split in ("train", "valid", "test"):
         if split not in D.splits:
             raise WeakmirError(f"{manifest.path}: no track in split {split}; weak-mic selects on valid and scores on "
@@ -423,6 +475,7 @@ def experiment(preset: str, out, progress: bool = True, openmic=None, sets=(), e
     summary = _summary(T)
     summary.update({"corpus": corpus, "features": D.features, "embedding_trained_on": trained_on,
                     "clips": {k: len(v["x"]) for k, v in D.splits.items()},
+                    "ratio_clips": {k: len(v["x"]) for k, v in (D.ratio or D).splits.items()} if T["ratio"] else {},
                     "known_fraction_train": float(D.splits["train"]["mask"].mean()),
                     "seconds": time.perf_counter() - t0})
     results = {"summary": summary, "recipe": resolved, "tables": T, "learning_curves": runner.loss_curves(),
@@ -486,7 +539,10 @@ def experiment_page(r: dict, D: Data, taggers: dict, manifest: Manifest):
                         thesis[n][2] if n in thesis else ""] for n in names])
     if T["ratio"]:
         sec = page.section("Figure 5.3: MT vs ATT with few labelled clips",
-                           "A fraction of the training clips keeps all its labels, the rest none (§5.5); true test labels.")
+                           "A fraction of the training clips keeps all its labels, the rest none (§5.5); true test "
+                           "labels. " + (f"Figure 5.3's own synth corpus ({s['ratio_clips']} clips)."
+                                         if s.get("ratio_clips") and s["ratio_clips"] != s["clips"] else
+                                         "The tagging corpus."))
         sec.table(["labelled", "ATT F1", "MT F1", "ATT AUROC", "MT AUROC"],
                   [[f"{100 * float(k):g} %", _pm(v["att"]["f1"]), _pm(v["mt"]["f1"]), _pm(v["att"]["auroc"]),
                     _pm(v["mt"]["auroc"])] for k, v in T["ratio"].items() if "att" in v and "mt" in v])
