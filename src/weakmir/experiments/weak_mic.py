@@ -175,7 +175,10 @@ class Data:
         return t
 
     @classmethod
-    def build(cls, manifest: Manifest, feats: dict, classes=OPENMIC) -> "Data":
+    def build(cls, manifest: Manifest, feats: dict, classes=OPENMIC, embedding=None, embedding_kwargs=None,
+              features: str = "embedding") -> "Data":
+        """The arrays of ``manifest``'s splits from ``feats``; ``embedding`` (the frozen network the features
+        came from, None for provided features) is copied in as ``embedding_state``."""
         splits = {}
         for split in ("train", "valid", "test"):
             tracks = manifest.split(split)
@@ -185,7 +188,8 @@ class Data:
             splits[split] = {"x": np.stack([feats[t.id] for t in tracks]), "y": y, "mask": m, "true": true,
                              "ids": [t.id for t in tracks]}
         mean, std = standardisation(splits["train"]["x"])
-        return cls(splits, mean, std, tuple(classes))
+        state = {k: v.clone() for k, v in embedding.state_dict().items()} if embedding is not None else None
+        return cls(splits, mean, std, tuple(classes), embedding_kwargs, state, features)
 
     def bags(self, split: str, labels: str = "observed") -> Bags:
         s = self.splits[split]
@@ -391,24 +395,37 @@ def prepare(P: WeakMicPreset, resolved: dict, manifest: Manifest, out: Path, log
         kind = "embedding"
     ekey = emb_runner.key("embedding", {"kwargs": emb_kwargs}) if embedding is not None else "provided"
     feats = features_of(manifest, embedding, out / "features" / "tagging.npz", f"{key}-{ekey}", progress)
-    state = {k: v.clone() for k, v in embedding.state_dict().items()} if embedding is not None else None
-    D = Data.build(manifest, feats)
-    D.embedding_kwargs, D.features, D.embedding_state = emb_kwargs, kind, state
+    D = Data.build(manifest, feats, embedding=embedding, embedding_kwargs=emb_kwargs, features=kind)
     data_key = f"{key}-{ekey}"
     if ratio_manifest is not None:  # synth audio: the embedding's features (pretrained here for provided features)
-        remb, rkw, rstate, rekey = embedding, emb_kwargs, state, ekey
+        remb, rkw, rekey = embedding, emb_kwargs, ekey
         if remb is None:
             remb, rkw, _ = embedding_for(P, emb_runner, embedding_dir, log, progress)
-            rstate = {k: v.clone() for k, v in remb.state_dict().items()}
             rekey = emb_runner.key("embedding", {"kwargs": rkw})
         rkey = f"{fingerprint(ratio_manifest.path)}-{rekey}"
-        D.ratio = Data.build(ratio_manifest, features_of(ratio_manifest, remb, out / "features" / "ratio.npz", rkey,
-                                                         progress))
-        D.ratio.embedding_kwargs, D.ratio.features, D.ratio.embedding_state = rkw, "embedding", rstate
+        rfeats = features_of(ratio_manifest, remb, out / "features" / "ratio.npz", rkey, progress)
+        D.ratio = Data.build(ratio_manifest, rfeats, embedding=remb, embedding_kwargs=rkw)
         data_key += f"-{rkey}"
     runner = StageRunner(out / "checkpoints", resolved, data_key, METHOD, log, engine)
     runner.curves.update(emb_runner.curves)  # the embedding's pretraining into metrics.csv and the results
     return D, runner, trained_on
+
+
+def check_disjoint_seeds(P: WeakMicPreset, openmic=None) -> None:
+    """The synth corpora of the recipe (tagging ``corpus_seed`` unless ``--openmic``, the embedding's
+    ``embedding.seed``, Figure 5.3's ``ratio.corpus_seed`` when
+    ``ratio.tracks`` > 0) must have distinct seeds: raises :class:`WeakmirError` naming the pair."""
+    seeds = []
+    if not openmic:
+        seeds.append(("corpus_seed", P.corpus_seed, "the tagging corpus"))
+    seeds.append(("embedding.seed", P.embedding.seed, "the embedding's corpus"))
+    if "5.3" in P.tables and P.ratio.tracks > 0:
+        seeds.append(("ratio.corpus_seed", P.ratio.corpus_seed, "Figure 5.3's corpus"))
+    for i, (name, seed, what) in enumerate(seeds):
+        for other, oseed, owhat in seeds[:i]:
+            if seed == oseed:
+                raise WeakmirError(f"recipe: {name} {seed} equals {other}: {what} must be disjoint from {owhat}; "
+                                   "give it another seed")
 
 
 def ratio_corpus(P: WeakMicPreset, out: Path, log, progress: bool, openmic=None) -> Manifest | None:
@@ -420,12 +437,7 @@ def ratio_corpus(P: WeakMicPreset, out: Path, log, progress: bool, openmic=None)
     R = P.ratio
     if "5.3" not in P.tables or R.tracks <= 0:
         return None
-    taken = {"embedding.seed": P.embedding.seed} if openmic else {"corpus_seed": P.corpus_seed,
-                                                                   "embedding.seed": P.embedding.seed}
-    for name, seed in taken.items():
-        if R.corpus_seed == seed and not (name == "embedding.seed" and P.embedding.checkpoint):
-            raise WeakmirError(f"recipe: ratio.corpus_seed {R.corpus_seed} equals {name}: Figure 5.3's corpus must "
-                               "be disjoint from the others; give it another seed")
+    check_disjoint_seeds(P, openmic)
     build_corpus(out / "corpus" / "ratio", SynthConfig(preset="openmic", tracks=R.tracks, seconds=P.seconds,
                                                        sample_rate=16000, seed=R.corpus_seed), progress=progress)
     log(f"Figure 5.3 corpus: weakmir synth --preset openmic --tracks {R.tracks} --seed {R.corpus_seed}")
@@ -442,6 +454,7 @@ def experiment(preset: str, out, progress: bool = True, openmic=None, sets=(), e
     engine = engine or Engine(progress=progress)
     t0 = time.perf_counter()
     log = (lambda msg: print(f"[{time.perf_counter() - t0:7.1f} s] {msg}", flush=True)) if progress else (lambda m: None)
+    check_disjoint_seeds(P, openmic)  # before any corpus is built
     if openmic:
         manifest = Manifest.read(openmic)
         if not manifest.split("train"):
@@ -452,9 +465,6 @@ def experiment(preset: str, out, progress: bool = True, openmic=None, sets=(), e
                                                              sample_rate=16000, seed=P.corpus_seed), progress=progress)
         manifest = Manifest.read(out / "corpus" / "tagging")
         corpus = f"weakmir synth --preset openmic --tracks {P.tracks} --seed {P.corpus_seed}"
-    if P.embedding.seed == P.corpus_seed and not openmic:
-        raise WeakmirError(f"recipe: embedding.seed {P.embedding.seed} equals corpus_seed: the embedding's corpus "
-                           "must be disjoint from the tagging corpus; give it another seed")
     log(f"tagging corpus: {corpus}, {len(manifest.tracks)} clips")
     if "5.3" in P.tables and P.ratio.tracks <= 0 and any(t.true_tags is None for t in manifest.split("train")):
         raise WeakmirError(f"{manifest.path}: Figure 5.3 needs fully labelled training clips and this corpus has only "
@@ -541,7 +551,7 @@ def experiment_page(r: dict, D: Data, taggers: dict, manifest: Manifest):
         sec = page.section("Figure 5.3: MT vs ATT with few labelled clips",
                            "A fraction of the training clips keeps all its labels, the rest none (§5.5); true test "
                            "labels. " + (f"Figure 5.3's own synth corpus ({s['ratio_clips']} clips)."
-                                         if s.get("ratio_clips") and s["ratio_clips"] != s["clips"] else
+                                         if r.get("recipe", {}).get("ratio", {}).get("tracks", 0) > 0 else
                                          "The tagging corpus."))
         sec.table(["labelled", "ATT F1", "MT F1", "ATT AUROC", "MT AUROC"],
                   [[f"{100 * float(k):g} %", _pm(v["att"]["f1"]), _pm(v["mt"]["f1"]), _pm(v["att"]["auroc"]),
@@ -588,4 +598,5 @@ def _attention_section(page, att, D: Data, manifest: Manifest) -> None:
                    f"attention weights, {track.id}", f"attention_{i}")
 
 
-__all__ = ["WeakMicPreset", "RatioConfig", "recipe", "experiment", "prepare", "train_row", "score", "tables", "Data"]
+__all__ = ["WeakMicPreset", "RatioConfig", "recipe", "experiment", "prepare", "ratio_corpus", "check_disjoint_seeds",
+           "train_row", "score", "tables", "Data"]
