@@ -76,3 +76,23 @@ def test_embedding_shapes_and_instances():
     assert e.logits(torch.randn(2, EXAMPLE)).shape == (2, 20)
     assert instances(np.zeros(16000 * 10)).shape == (10, EXAMPLE)  # a 10-s clip: 10 instances of 0.96 s
     assert instances(np.zeros(100)).shape == (1, EXAMPLE)
+
+
+def test_dropout_keeps_one_minus_p_scaled_and_is_the_identity_in_eval():
+    from weakmir.models.mil import Dropout
+
+    torch.manual_seed(0)
+    d = Dropout(0.6)
+    x = torch.ones(200_000)
+    y = d(x)
+    kept = y != 0
+    assert abs(float(kept.float().mean()) - 0.4) < 0.005  # keep probability 1 - p
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 2.5))  # scaled by 1 / (1 - p)
+    assert abs(float(y.mean()) - 1.0) < 0.015  # unbiased, as torch.nn.Dropout
+    x.requires_grad_(True)
+    d(x).sum().backward()
+    assert set(x.grad.unique().tolist()) <= {0.0, 2.5}
+    d.eval()
+    z = torch.randn(3, 4)
+    assert torch.equal(d(z), z)
+    assert torch.equal(Dropout(1.0)(z), torch.zeros_like(z))

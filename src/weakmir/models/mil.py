@@ -46,6 +46,24 @@ class _Kwargs:
         return dict(self._kwargs)
 
 
+class Dropout(nn.Dropout):
+    """Inverted dropout whose mask is drawn with ``torch.rand``: the same distribution as
+    :class:`torch.nn.Dropout` (each element kept with probability ``1 - p`` and scaled by ``1 / (1 - p)``),
+    about three times faster on CPU in this torch build, whose Bernoulli kernel dominated a mean-teacher
+    step (two embedded forwards, six dropouts, per step). No parameters: checkpoints are unchanged.
+
+    Shape: any ``(...)`` -> the same.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if self.p >= 1.0:
+            return torch.zeros_like(x)
+        keep = torch.rand(x.shape, dtype=x.dtype, device=x.device).ge_(self.p).to(x.dtype).mul_(1.0 / (1.0 - self.p))
+        return x * keep
+
+
 @register("mil_attention", "mil_head")
 class AttentionMIL(nn.Module, _Kwargs):
     """ATT (``pooling="attention"``) or FC_T (``pooling="mean"``); see the module docstring.
@@ -68,7 +86,7 @@ class AttentionMIL(nn.Module, _Kwargs):
             blocks.append(nn.ModuleDict({"fc": nn.Linear(d, hidden), "bn": nn.BatchNorm1d(hidden)}))
             d = hidden
         self.embedding = nn.ModuleList(blocks)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.prediction = nn.Linear(hidden, classes)
         self.attention_layer = nn.Linear(hidden, classes) if pooling == "attention" else None
 
@@ -117,7 +135,7 @@ class FlatFC(nn.Module, _Kwargs):
                         "dropout": dropout}
         layers, d = [], instances * dim
         for h in hidden:
-            layers += [nn.Linear(d, h), nn.LeakyReLU(0.01), nn.Dropout(dropout)]
+            layers += [nn.Linear(d, h), nn.LeakyReLU(0.01), Dropout(dropout)]
             d = h
         layers.append(nn.Linear(d, classes))
         self.net = nn.Sequential(*layers)
@@ -243,7 +261,7 @@ class M2Bank(nn.Module, _Kwargs):
         self.logvar = _BankLinear(classes, hid[-1], z)
         self.decoder = _mlp(classes, [z + 2, *hid[::-1], x], None)
         self.classifier = _mlp(classes, [x, *classifier, 2], None)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def bag_input(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, instances, dim)`` -> ``(classes, batch, x)``: the bag flattened (``pool="flat"``) or
