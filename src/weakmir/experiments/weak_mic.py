@@ -19,23 +19,24 @@ module builds the corpora, the instance features, trains every tagger on
   BL, BL FT, BL FT final; Table 4.2 DGM vs FC vs ATT; Table 5.1 MT vs ATT; Figure 5.3 MT vs ATT with
   1-32 % of the training clips fully labelled and the rest unlabelled (§5.5, here on the synth corpus,
   where labels can be removed at will; the thesis used the MSD).
-* **Figure 5.3 does not hold here** (quick recipe, measured on the valid split, 3 seeds, F1 / AUROC at
+* **Figure 5.3 on its own, larger corpus** (``ratio.tracks``, ``ratio.corpus_seed``: §5.5 ran on the
+  MSD, larger than OpenMIC; 0 divides the tagging corpus's training split instead). On the tagging
+  corpus's 640 training clips Figure 5.3 does not hold (valid split, 3 seeds, F1 / AUROC at
   1 / 2 / 4 %): ATT 51.7 / 54.5 / 57.3 F1, 60.7 / 65.1 / 68.4 AUROC; MT with β = 3: 49.7 / 54.7 / 58.5
-  F1, 56.6 / 61.7 / 67.6 AUROC. The consistency term is not what is missing: β = 0 gives the same MT
-  (49.6 / 55.6 / 57.0), β = 16 / 64 lower it (AUROC 55.4 / 52.6 at 1 %), and neither EMA 0.9-0.99, the
-  ATT's learning rate, 25 instead of 60 epochs, Gaussian input noise (T(x) of eq. 5.1, σ 0.5 / 1) nor
-  the labelled and unlabelled halves through the model apart (§5.5.2) lifts MT above ATT at 1 %. At
-  1 % the labelled subset is 6 clips (the thesis's 1 % of the MSD is ~2 000): MT's student sees them
-  in every step (~240 steps of 128 labelled draws) and memorises them (training BCE_p 0.03), the ATT
-  trains 100 steps on them. None of these variants is in a recipe; the quick recipe keeps β = 3.
-* **Figure 5.3 on its own, larger corpus** (``ratio.tracks``: §5.5 ran on the MSD, not on OpenMIC; 0,
-  the default, divides the tagging corpus's training split). Measured on the valid split of a
-  3 000-clip corpus (seed 2000; 2 400 training clips: 1 % = 24), 3 seeds, F1 MT − ATT (std) at
-  1 / 2 / 4 %: β 16, MT 60 epochs, ATT 200 (the thesis's) +1.62 (0.94) / +3.53 (0.57) / +2.17 (0.72), but
-  AUROC −3.3 / −3.3 / −0.6; β 3 and ATT 100 epochs +0.43 at 4 % (the ATT underfits: 100 steps); MT
-  40 epochs +1.00 (1.12) / +0.95 (0.89) / +0.41 (0.59); a 2 000-clip corpus with 40 epochs +2.26 at
-  4 % but −0.04 at 1 %. The 60-epoch setting would add ~10 min to the quick run (18 MT runs of ~1 000
-  steps), past its 20-min budget, so the quick recipe does not use it yet.
+  F1, 56.6 / 61.7 / 67.6 AUROC. The consistency term is not what is missing there: β = 0 gives the same
+  MT (49.6 / 55.6 / 57.0), β = 16 / 64 lower it (AUROC 55.4 / 52.6 at 1 %), and neither EMA 0.9-0.99,
+  the ATT's learning rate, 25 instead of 60 epochs, Gaussian input noise (T(x) of eq. 5.1, σ 0.5 / 1)
+  nor the labelled and unlabelled halves through the model apart (§5.5.2) lifts MT above ATT at 1 %:
+  1 % is 6 clips (the thesis's 1 % of the MSD is ~2 000), which MT's student sees in every step and
+  memorises (training BCE_p 0.03). The quick recipe therefore gives Figure 5.3 a 3 000-clip corpus
+  (seed 2000; 2 400 training clips: 1 % = 24), chosen on its valid split, 3 seeds, F1 MT − ATT (std) at
+  1 / 2 / 4 %: β 16 (the thesis's), MT 60 epochs, ATT 200 (the thesis's) +1.62 (0.94) / +3.53 (0.57) /
+  +2.17 (0.72), AUROC −3.3 / −3.3 / −0.6 (the quick recipe's setting); β 3 and ATT 100 epochs +0.43 at
+  4 % (the ATT underfits: 100 steps); β 32 +1.20 (1.53) at 4 %; MT 40 epochs +1.00 (1.12) / +0.95
+  (0.89) / +0.41 (0.59); a 2 000-clip corpus with 40 epochs +2.26 at 4 % but −0.04 at 1 %. These were
+  measured with torch's own dropout, before :class:`weakmir.models.mil.Dropout` (same distribution,
+  other random draws) made the 18 MT runs cheap enough (~30 ms a step) for the quick budget. The test
+  split, scored once by the quick run: README, weak-mic section.
 
 ``DIR/results.json`` ``summary`` (percent, against the true labels): ``f1_att``, ``f1_fc_t``, ``f1_fc``,
 ``f1_rnn``, ``f1_rf``, ``f1_mt``, ``f1_dgm``, ``f1_missing_as_negative`` (each ``{"mean", "std"}``),
