@@ -72,6 +72,56 @@ def test_dwm_starts_at_one_and_can_exceed_one():
     assert dwm(torch.rand(1, 40, 352), torch.rand(1, 40, 352), torch.rand(1, 40, 352)).shape == (1, 2)  # any T, N
 
 
+def _bumps(pos, n=360, frames=2):
+    """Pitch maps ``(len(pos), frames, n)``: one Gaussian peak per clip at bin ``pos[i]``."""
+    g = torch.arange(n, dtype=torch.float32)
+    return torch.exp(-((g - torch.as_tensor(pos, dtype=torch.float32)[:, None]) ** 2) / 2.0)[:, None].repeat(1, frames, 1)
+
+
+def test_dwm_is_invariant_to_where_the_peaks_lie():
+    torch.manual_seed(0)
+    dwm = build("majl_dwm")
+    torch.nn.init.normal_(dwm.fc[-1].weight)
+    dwm.norm.running_mean.uniform_(0, 0.1)
+    dwm.eval()
+    a, b = [100, 200], [130, 260]
+    w = dwm(_bumps(a), _bumps(a), _bumps(b))
+    shifted = dwm(_bumps([x + 40 for x in a]), _bumps([x + 40 for x in a]), _bumps([x + 40 for x in b]))
+    assert torch.allclose(w, shifted, atol=1e-6)  # the cases do not depend on the register
+    assert not torch.allclose(w[0], dwm(_bumps([150]), _bumps([100]), _bumps([100]))[0], atol=1e-3)  # agreement does
+
+
+def test_dwm_learns_table_1_from_eq_9_to_13():
+    """Fitted on clips of case 1 (both pitches on the label) and case 3 (the predicted source's pitch off it),
+    the DWM raises ω_mss on case 3 only, within a Stage I's number of steps (majl_wei2024 Figure 5)."""
+    from weakmir.methods.majl import dwhs_loss
+
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    dwm = build("majl_dwm")
+    opt = torch.optim.Adam(dwm.parameters(), lr=1e-3)
+
+    def batch(n=16):
+        lab = torch.randint(40, 320, (n,), generator=g)
+        case = torch.where(torch.rand(n, generator=g) < 0.5, 1, 3)
+        off = torch.randint(15, 30, (n,), generator=g) * torch.where(torch.rand(n, generator=g) < 0.5, 1, -1)
+        pred = torch.where(case == 3, lab + off, lab)
+        return _bumps(pred), _bumps(lab), _bumps(lab), case
+
+    for _ in range(120):
+        p, lab, t, case = batch()
+        loss = dwhs_loss(dwm(p, lab, t), case)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    dwm.eval()
+    p, lab, t, case = batch(64)
+    with torch.no_grad():
+        w = dwm(p, lab, t)
+    assert float(w[case == 3, 0].mean()) > 1.2 > 1.05 > float(w[case == 1, 0].mean())
+    assert float((w[:, 1] - 1).abs().max()) < 0.1  # ω_pe stays near 1 for both cases
+
+
 def test_jcf_round_trips_through_a_checkpoint(tmp_path):
     from weakmir.train import checkpoint
 
