@@ -57,7 +57,7 @@ class _Front(nn.Module):
 class UNetJansson(_Front):
     def __init__(self, channels=(16, 32, 64, 128, 256, 512), dropout: float = 0.5):
         super().__init__()
-        self.channels = [int(c) for c in channels]
+        self.channels, self.dropout = [int(c) for c in channels], float(dropout)
         self.enc, self.dec = nn.ModuleList(), nn.ModuleList()
         ch = 1
         for c in self.channels:
@@ -73,7 +73,7 @@ class UNetJansson(_Front):
             self.dec.append(nn.Sequential(*layers))
 
     def kwargs(self) -> dict:
-        return {"channels": self.channels}
+        return {"channels": self.channels, "dropout": self.dropout}
 
     def forward(self, mix: torch.Tensor) -> dict:
         X = self.spectrum(mix)
