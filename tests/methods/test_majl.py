@@ -141,6 +141,27 @@ def test_joint_step_dwhs_trains_the_dwm_and_logs_cases():
     assert torch.isfinite(naive)
 
 
+def test_pe_lr_gives_the_pe_module_its_own_rate_in_training():
+    from weakmir.train.engine import fit
+
+    torch.manual_seed(0)
+    jcf = build("majl_jcf", mss="unet_jansson", mss_kwargs={"channels": [4, 8]}, pe="harmof0", pe_kwargs={"channels": [4]})
+    m = majl.Trainable(jcf, build("majl_dwm"), pe_lr=1e-12)
+    groups = m.param_groups(1e-3)
+    assert [g["lr"] for g in groups] == [1e-3, 1e-12]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in jcf.pe.parameters()}
+    assert sum(len(g["params"]) for g in groups) == len(list(m.parameters()))
+    assert majl.Trainable(jcf).param_groups(1e-3)[1]["lr"] == 1e-3  # 0: the run's rate
+    T = 3200 // 320 + 1
+    data = [{"mix": torch.randn(3200) * 0.1, "voice": torch.randn(3200) * 0.05, "f0": torch.full((T,), 220.0),
+             "w_mss": torch.ones(T), "w_pe": torch.ones(T)} for _ in range(4)]
+    pe0 = [p.detach().clone() for p in jcf.pe.parameters()]
+    mss0 = [p.detach().clone() for p in jcf.mss.parameters()]
+    fit(m, majl.joint_step(dwhs=True), data, 2, batch_size=2, lr=1e-3)
+    assert max(float((p.detach() - q).abs().max()) for p, q in zip(jcf.pe.parameters(), pe0)) < 1e-8  # the optimiser used the groups
+    assert max(float((p.detach() - q).abs().max()) for p, q in zip(jcf.mss.parameters(), mss0)) > 1e-5
+
+
 def test_crops_mask_what_a_track_lacks():
     from weakmir.data.voice import VoiceTrack
 

