@@ -207,3 +207,19 @@ def test_full_share_out_of_range_is_a_recipe_error():
 
     with pytest.raises(WeakmirError, match="full_share 1"):
         exp.recipe("tiny", ["stage2.full_share=1.0"])
+
+
+def test_from_first_note_cuts_every_array_by_the_same_frames():
+    from weakmir.experiments.majl import from_first_note
+
+    hop, T = 320, 200
+    f0 = np.zeros(T, np.float32)
+    f0[120:150] = 220.0
+    mix = np.arange((T - 1) * hop, dtype=np.float32)
+    t = voice.VoiceTrack("s", "full", mix, mix * 2, f0, conf_mss=np.arange(T, dtype=np.float32), hop=hop)
+    c = from_first_note(t, lead_in=0.5)  # 25 frames of lead-in: starts at frame 95
+    assert c.mix[0] == 95 * hop and c.voice[0] == 2 * 95 * hop and c.frames == T - 95
+    assert len(c.f0) == len(c.conf_mss) == len(c.conf_pe) == c.frames
+    assert np.flatnonzero(c.f0 > 0)[0] == 25 and c.conf_mss[0] == 95  # the labels stay on their audio
+    silent = voice.VoiceTrack("q", "stems", mix, mix, None, hop=hop)
+    assert from_first_note(silent) is silent  # no f0: nothing to go by, kept whole
