@@ -57,11 +57,13 @@ Where we differ from the paper, and why:
 * **Stage II's mix** (``full_share``): the paper trains on the plain union, where the single-labelled
   songs outnumber the fully labelled ones (MIR-1K is 2.25 h of ~20 h). With ``full_share`` the fully
   labelled tracks are listed several times so that they make that share of the crops (the step count is
-  unchanged). The quick recipe's MIR-1K part uses 0.5: its single-labelled songs are synth (we have no
+  unchanged). The quick recipe's MIR-1K part uses 0.75: its single-labelled songs are synth (we have no
   MUSDB18 / MIR-ST500 audio) and, in the plain union, 43 synth songs against 16 real clips pulled the
   separator to the synth domain — on MIR-1K's own *training* clips Stage II fell from 7.46 dB / 90.1 %
   RPA (Stage I) to 5.79 dB / 78.4 %, the clean-voice pitch unchanged (97.7 / 97.6 %); with 0.5, 7.80 dB /
-  87.5 % (the 4 test clips: 4.37 dB / 77.9 % against 4.77 / 77.5 %, README).
+  87.5 %. Once the synth songs were cut to where their voice sings (``trim_intro``, more synth voice per
+  crop), 0.5 fell to 2.1 dB / 63.0 % on 4 training clips held out (models on the other 12) and 0.75 gave
+  2.7 dB / 73.9 % — still below Stage I's 3.7 dB / 74.7 % there: the synth voice does not help real singing.
 * **Target_source2Pitch** is computed without gradient (it decides the case; Figure 3 draws the PE module
   shared between the two inputs).
 """
