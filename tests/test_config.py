@@ -67,3 +67,13 @@ def test_set_overrides_read_yaml_values_and_refuse_unknown_keys():
         apply_sets({}, ["workers"], ScorePreset)
     cfg, _, _ = load_recipe(ScorePreset, "score-supervised", "tiny", ["train.seed=5", "classifier_alpha2=2"])
     assert cfg.train.seed == 5 and cfg.classifier_alpha2 == 2.0 and isinstance(cfg.classifier_alpha2, float)
+
+
+def test_a_float_written_without_a_dot_is_a_float():
+    from weakmir.experiments.majl import recipe
+
+    P, resolved = recipe("quick", ["train.pe_lr=5e-5", "stage2.lr=1E-3"])  # YAML 1.1 reads these as strings
+    assert P.train.pe_lr == 5e-5 and P.stage2.lr == 1e-3 and resolved["train"]["pe_lr"] == 5e-5
+    for bad in ("train.pe_lr=nan", "train.pe_lr=fast", "train.epochs=5e1"):
+        with pytest.raises(WeakmirError, match="must be a"):
+            recipe("quick", [bad])

@@ -20,6 +20,7 @@ dataclass (nested dataclasses are nested mappings)::
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -27,6 +28,8 @@ from pathlib import Path
 import yaml
 
 from .errors import WeakmirError
+
+_DECIMAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")  # a number, not nan / inf
 
 RECIPES = Path(__file__).resolve().parent / "recipes"
 
@@ -104,6 +107,8 @@ def _check_value(hint, value, key: str, where: str):
     }.get(base)
     if ok is None:  # a type we do not check (Any, ...)
         return value
+    if base is float and isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads a number without a dot (5e-5, --set lr=1e-3) as a string
     if not ok(value):
         name = getattr(base, "__name__", str(base))
         raise WeakmirError(f"{where}: {key} must be {'a' if name != 'int' else 'an'} {name}, not {value!r}")
