@@ -128,17 +128,19 @@ def from_first_note(t: voice_view.VoiceTrack, lead_in: float = 0.5, sample_rate:
     k = max(int(voiced[0]) - int(round(lead_in * sample_rate / t.hop)), 0) if len(voiced) else 0
     if k == 0:
         return t
-    cut = (lambda x: None if x is None else x[k * t.hop:])
-    return voice_view.VoiceTrack(t.id, t.labelling, cut(t.mix), cut(t.voice), t.f0[k:], conf_mss=t.conf_mss[k:],
-                                 conf_pe=t.conf_pe[k:], hop=t.hop)
+    return replace(t, mix=t.mix[k * t.hop:], voice=None if t.voice is None else t.voice[k * t.hop:],
+                   f0=t.f0[k:], conf_mss=t.conf_mss[k:], conf_pe=t.conf_pe[k:])
 
 
 def views(manifest: Manifest, full: int, trim_intro: bool = False) -> dict:
     """The experiment's labellings of a pop corpus: ``{"full", "stems", "pitch", "valid", "test"}`` lists of
     :class:`weakmir.data.voice.VoiceTrack` (module docstring); ``trim_intro``: every song starts half a second
     before its voice's first note (:func:`from_first_note`)."""
-    trim = from_first_note if trim_intro else (lambda t: t)
-    train = [trim(t) for t in voice_view.load(manifest, "train")]
+    def load(split):
+        tracks = voice_view.load(manifest, split)
+        return [from_first_note(t) for t in tracks] if trim_intro else tracks
+
+    train = load("train")
     if len(train) < full + 2:
         raise WeakmirError(f"{manifest.path}: {len(train)} training songs; need full ({full}) + 2 for the "
                            "single-labelled sets: raise tracks")
@@ -148,9 +150,7 @@ def views(manifest: Manifest, full: int, trim_intro: bool = False) -> dict:
         t.labelling, t.f0 = "stems", None
     for t in pitch:
         t.labelling, t.voice = "pitch", None
-    return {"full": train[:full], "stems": stems, "pitch": pitch,
-            "valid": [trim(t) for t in voice_view.load(manifest, "valid")],
-            "test": [trim(t) for t in voice_view.load(manifest, "test")]}
+    return {"full": train[:full], "stems": stems, "pitch": pitch, "valid": load("valid"), "test": load("test")}
 
 
 # -- models and rows -------------------------------------------------------------------------------------

@@ -9,8 +9,7 @@
   (stride 1), then the map is reduced to one vector per clip — the maximum over the pitch bins, then the
   mean over the frames — where the paper flattens it (its segments have one length; ours have any
   number of frames, and CREPE trains on a few of them) —, standardised by a batch norm (ours). A fully
-  connected layer with ReLU and a fully
-  connected layer to ``(ω_mss, ω_pe)`` through ``scale · sigmoid`` with ``scale = 2``: the weights lie in
+  connected layer with ReLU and a fully connected layer to ``(ω_mss, ω_pe)`` through ``scale · sigmoid`` with ``scale = 2``: the weights lie in
   (0, 2), are 1 at a zero logit and can exceed 1 (Figure 5 shows weights above 1; a plain sigmoid
   cannot). Why the maximum over bins: what tells the cases apart is whether the peak of one map lies
   where the label's does, wherever that is — a 3×3 filter sees that at the bin where they meet, and the
