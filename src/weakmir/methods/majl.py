@@ -70,7 +70,7 @@ Where we differ from the paper, and why:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -378,13 +378,12 @@ def pseudo_labels(jcf: nn.Module, tracks: list[VoiceTrack]) -> list[VoiceTrack]:
         if t.labelling == "stems":
             probs = torch.from_numpy(pitch_of_voice(jcf, t.voice))
             f0, _ = decode(probs, grid, viterbi=True)
-            out.append(VoiceTrack(t.id, "stems", t.mix, t.voice, f0.numpy().astype(np.float32),
-                                  conf_mss=np.ones(t.frames, np.float32), conf_pe=confidence(probs).numpy(), hop=t.hop))
+            out.append(replace(t, f0=f0.numpy().astype(np.float32), conf_mss=np.ones(t.frames, np.float32),
+                               conf_pe=confidence(probs).numpy()))
         elif t.labelling == "pitch":
             r = run(jcf, t.mix)
             conf = confidence(torch.from_numpy(r["pitch"])).numpy()
-            out.append(VoiceTrack(t.id, "pitch", t.mix, r["wave"], t.f0, conf_mss=conf,
-                                  conf_pe=np.ones(t.frames, np.float32), hop=t.hop))
+            out.append(replace(t, voice=r["wave"], conf_mss=conf, conf_pe=np.ones(t.frames, np.float32)))
         else:
             out.append(t)
     return out
@@ -396,7 +395,7 @@ def filtered(tracks: list[VoiceTrack], th: float) -> list[VoiceTrack]:
     for t in tracks:
         cm = t.conf_mss if t.labelling != "pitch" else threshold(torch.from_numpy(t.conf_mss), th).numpy()
         cp = t.conf_pe if t.labelling != "stems" else threshold(torch.from_numpy(t.conf_pe), th).numpy()
-        out.append(VoiceTrack(t.id, t.labelling, t.mix, t.voice, t.f0, conf_mss=cm, conf_pe=cp, hop=t.hop))
+        out.append(replace(t, conf_mss=cm, conf_pe=cp))
     return out
 
 
