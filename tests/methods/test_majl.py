@@ -203,3 +203,18 @@ def test_viterbi_decoding_removes_isolated_jumps():
     assert abs(1200 * math.log2(float(est_viterbi[10]) / 220.0)) < 10  # the bin on the path (its own vector is elsewhere)
     path = viterbi_bins(p.numpy())
     assert path.shape == (40,) and (np.abs(np.diff(path)) < 12).all()  # never a jump beyond the band
+
+
+def test_pe_weight_scales_only_the_pe_term_of_the_joint_loss():
+    torch.manual_seed(0)
+    jcf = build("majl_jcf", mss="unet_jansson", mss_kwargs={"channels": [4, 8]}, pe="harmof0", pe_kwargs={"channels": [4]})
+    m = majl.Trainable(jcf, build("majl_dwm"))
+    m.eval()  # no dropout: the same forward pass each call
+    B, L = 2, 3200
+    T = L // 320 + 1
+    batch = {"mix": torch.randn(B, L) * 0.1, "voice": torch.randn(B, L) * 0.05, "f0": torch.full((B, T), 220.0),
+             "w_mss": torch.ones(B, T), "w_pe": torch.ones(B, T)}
+    for dwhs in (False, True):
+        l0, l1, l3 = (float(majl.joint_step(dwhs=dwhs, pe_weight=w)(m, batch)[0].detach()) for w in (0.0, 1.0, 3.0))
+        assert l1 - l0 > 1e-4  # the PE term is there ...
+        assert l3 - l1 == pytest.approx(2 * (l1 - l0), rel=1e-4)  # ... and only it scales
