@@ -172,7 +172,7 @@ def test_a_fresh_jcf_is_the_same_whatever_ran_before():
 
 
 @pytest.mark.parametrize("share, repeats", [(0.0, 1), (0.5, 3), (0.75, 9)])
-def test_stage2_full_share_lists_the_fully_labelled_tracks_that_share_of_the_union(monkeypatch, share, repeats):
+def test_stage2_full_share_lists_the_fully_labelled_tracks_that_share_of_the_union(tmp_path, monkeypatch, share, repeats):
     """``full_share``: 2 fully labelled + 6 single-labelled tracks; at 0.5 each full track is listed 3 times
     (6 of 12 crops' tracks), at 0 the plain union (the paper's); the step count stays that of the union."""
     from weakmir.experiments import majl as exp
@@ -193,7 +193,10 @@ def test_stage2_full_share_lists_the_fully_labelled_tracks_that_share_of_the_uni
     from types import SimpleNamespace
 
     D = {k: [SimpleNamespace(id=f"{k[0]}{i}") for i in range(2 if k == "full" else 3)] for k in ("full", "stems", "pitch")}
-    exp.train_row(None, P, D, "UxC", "majl_both", P.train, prefix="UxC_", cfg2=P.stage2)
+    from weakmir.experiments.stages import StageRunner
+
+    exp.train_row(StageRunner(tmp_path, resolved, "data", "majl"), P, D, "UxC", "majl_both", P.train, prefix="UxC_",
+                  cfg2=P.stage2)
     ids = [t.id for t in got["tracks"]]
     assert ids.count("f0") == ids.count("f1") == repeats
     assert sorted(i for i in ids if i[0] != "f") == ["p0", "p1", "p2", "s0", "s1", "s2"]
@@ -223,3 +226,66 @@ def test_from_first_note_cuts_every_array_by_the_same_frames():
     assert np.flatnonzero(c.f0 > 0)[0] == 25 and c.conf_mss[0] == 95  # the labels stay on their audio
     silent = voice.VoiceTrack("q", "stems", mix, mix, None, hop=hop)
     assert from_first_note(silent) is silent  # no f0: nothing to go by, kept whole
+
+
+def test_warmup_rows_start_from_the_modules_trained_apart(tmp_path, monkeypatch):
+    """``warmup``: the pipeline goes on from the warm MSS and PE, naive joint learning and Stage I start from the
+    same pair, and every row of a combination waits for its ``warm`` task."""
+    import torch
+
+    from weakmir.experiments import majl as exp
+    from weakmir.experiments.stages import StageRunner
+
+    P, resolved = exp.recipe("tiny", ["train.warmup=3", "mir1k.train.warmup=1"])
+    seen = {}
+
+    def fake_fit(runner, name, model, step, tracks, n_tracks, cfg, settings, kwargs, trains=None, also=None, seed=0,
+                 start=None):
+        if start is not None:
+            start(model)
+        if "warm" in name:  # "trained" apart: every weight moved off its initialisation
+            assert cfg.epochs == 3
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(0.25)
+        seen[name] = {k: v.clone() for k, v in model.state_dict().items()}
+        return model
+
+    monkeypatch.setattr(exp, "_fit", fake_fit)
+    runner = StageRunner(tmp_path / "checkpoints", resolved, "data", "majl")
+    D = {"full": [], "stems": [], "pitch": []}
+    for row in ("pipeline", "naive", "stage1"):
+        exp.train_row(runner, P, D, "UxC", row, P.train, prefix="UxC_")
+    warm = {**{f"mss.{k}": v for k, v in seen["UxC_warm_mss"].items()}, **{f"pe.{k}": v for k, v in seen["UxC_warm_pe"].items()}}
+    fresh = exp.make_jcf(P, "UxC")[0].state_dict()
+    assert not all(torch.equal(fresh[k], warm[k]) for k in warm)
+    for row in ("naive", "stage1"):
+        assert all(torch.equal(seen[f"UxC_{row}"][k], warm[k]) for k in warm)
+    assert all(torch.equal(seen["UxC_pipeline_mss"][k], seen["UxC_warm_mss"][k]) for k in seen["UxC_warm_mss"])
+    assert all(torch.equal(seen["UxC_pipeline_pe"][k], seen["UxC_warm_pe"][k]) for k in seen["UxC_warm_pe"])
+    tasks = exp.tasks_of(P, mir1k=True)
+    assert list(tasks)[:3] == ["UxC/warm", "RxH/warm", "mir1k/warm"]  # first: everything waits for them
+    for t, needs in tasks.items():
+        where, row = t.split("/")
+        if row != "warm":
+            assert needs == ((f"{where}/stage1",) if row.startswith("majl") else (f"{where}/warm",))
+    assert "mir1k/warm" not in exp.tasks_of(exp.recipe("tiny")[0], mir1k=True)
+
+
+def test_lr_scale_sets_the_pe_modules_rate_and_bad_module_entries_are_recipe_errors():
+    """quick: the pretrained CREPE fine-tunes at a tenth of the row's rate (U x C, and MIR-1K's 5e-4 -> 5e-5),
+    HarmoF0 from scratch at the row's rate; a misspelt module key or a scaled separator is refused."""
+    from weakmir.errors import WeakmirError
+    from weakmir.experiments import majl as exp
+
+    P, _ = exp.recipe("quick")
+    assert exp.pe_rate(P, "UxC", P.train) == pytest.approx(P.train.lr * 0.1)
+    assert exp.pe_rate(P, "UxH", P.train) == pytest.approx(P.train.lr)
+    assert exp.pe_rate(P, "UxC", P.mir1k.train) == pytest.approx(5e-5)
+    assert exp.pe_rate(P, "UxC", dataclasses.replace(P.train, pe_lr=0.01)) == pytest.approx(1e-3)  # pe_lr x lr_scale
+    with pytest.raises(WeakmirError, match="module C"):
+        exp.recipe("quick", ["modules.C.lr_scal=0.1"])
+    with pytest.raises(WeakmirError, match="lr_scale 0"):
+        exp.recipe("quick", ["modules.C.lr_scale=0"])
+    with pytest.raises(WeakmirError, match="PE module's"):
+        exp.recipe("quick", ["modules.U.lr_scale=0.5"])

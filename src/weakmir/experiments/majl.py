@@ -18,6 +18,8 @@ row on :class:`weakmir.experiments.stages.StageRunner` and scores it.
   voices, cascaded), naive joint learning (eq. 3), MAJL-Stage I (eq. 14), and MAJL Stage II
   (eq. 15; from scratch as in the paper, or from Stage I's JCF with ``stage2.init: stage1``) with extra stems-only, extra pitch-only, both, and half of each, pseudo-labelled by Stage I.
   The first combination of ``combos`` has every row; the others pipeline, naive, Stage I and MAJL (both).
+  With ``train.warmup`` (the CPU recipes) every row of a combination starts from the modules trained apart
+  for that many epochs (the ``warm`` task, :func:`warm_start`; :mod:`weakmir.methods.majl` says why).
 * **Scores**: SDR (BSS Eval v4, museval's convention: the median over 1-s windows, then the median over
   songs), GNSDR (NSDR of the whole clip, BSS Eval v3, length-weighted, MIR-1K's convention), RPA and RCA
   (mir_eval.melody, 50 cents, on the 20-ms frames of the labels; the pitch counted on the reference's
@@ -114,6 +116,15 @@ def recipe(name: str = "quick", sets=()) -> tuple:
         parts = c.split("x")
         if len(parts) != 2 or any(p not in {**P.modules, **P.mir1k.modules} for p in parts):
             raise WeakmirError(f"recipe: combo {c!r} must be <MSS>x<PE> with both in modules ({', '.join(P.modules)})")
+    for k, m in {**P.modules, **P.mir1k.modules}.items():
+        if not isinstance(m, dict) or "name" not in m or set(m) - {"name", "kwargs", "lr_scale"}:
+            raise WeakmirError(f"recipe: module {k} {m!r}: give {{name: ..., kwargs: {{...}}, lr_scale: ...}} "
+                               "(kwargs and lr_scale optional)")
+        if float(m.get("lr_scale", 1.0)) <= 0:
+            raise WeakmirError(f"recipe: module {k}: lr_scale {m['lr_scale']} must be > 0")
+    if any(float({**P.modules, **P.mir1k.modules}[c.split("x")[0]].get("lr_scale", 1.0)) != 1.0
+           for c in P.combos + ((P.mir1k.combo,) if P.mir1k.combo else ())):
+        raise WeakmirError("recipe: lr_scale is a PE module's (the separator trains at the row's lr)")
     if not P.th_sweep or P.th not in P.th_sweep:
         raise WeakmirError(f"recipe: th {P.th} must be one of th_sweep {list(P.th_sweep)}")
     return P, resolved
@@ -166,6 +177,14 @@ def make_jcf(P: MajlPreset, combo: str, modules: dict | None = None, seed: int =
     return build("majl_jcf", **kw), kw
 
 
+def pe_rate(P: MajlPreset, combo: str, cfg: TrainConfig, modules: dict | None = None) -> float:
+    """The PE module's learning rate in a row of ``combo``: the row's PE rate (``pe_lr``, else ``lr``) times
+    the module entry's ``lr_scale`` (default 1; the quick recipe's pretrained CREPE fine-tunes at 0.1, its
+    HarmoF0 from scratch at 1)."""
+    pe = (modules or P.modules)[combo.split("x")[1]]
+    return (cfg.pe_lr or cfg.lr) * float(pe.get("lr_scale", 1.0))
+
+
 def _fit(runner: StageRunner, name: str, model, step, tracks, n_tracks: int, cfg: TrainConfig, settings: dict,
          kwargs: dict, trains=None, also=None, seed: int = 0, start=None):
     """Train ``model`` on crops of ``tracks()`` (called only when the stage is not already trained: pseudo
@@ -183,6 +202,9 @@ def _fit(runner: StageRunner, name: str, model, step, tracks, n_tracks: int, cfg
                         also=also, seed=seed, lr_schedule=cfg.lr_schedule)
 
 
+_PSEUDO: dict = {}  # {(Stage I checkpoint, its mtime): {track id: pseudo-labelled track}}
+
+
 def train_row(runner: StageRunner, P: MajlPreset, D: dict, combo: str, row: str, cfg: TrainConfig, prefix: str = "",
               th: float | None = None, extra: dict | None = None, figures: Path | None = None, name: str | None = None,
               modules: dict | None = None, cfg2: TrainConfig | None = None):
@@ -191,25 +213,35 @@ def train_row(runner: StageRunner, P: MajlPreset, D: dict, combo: str, row: str,
     th = P.th if th is None else th
     name = name or f"{prefix}{row}"
     full = D["full"]
+    warm = {"warmup": cfg.warmup} if cfg.warmup else {}
+
+    def from_warm(model):  # every row's shared start (TrainConfig.warmup)
+        if cfg.warmup:
+            model.load_state_dict(warm_start(runner, P, D, combo, cfg, prefix, modules).state_dict())
+
     if row == "pipeline":
         jcf, kw = make_jcf(P, combo, modules)
+        w = warm_start(runner, P, D, combo, cfg, prefix, modules) if cfg.warmup else None
         _fit(runner, f"{prefix}pipeline_mss", jcf.mss, mss_step(), lambda: full, len(full), cfg,
-             {"row": "pipeline_mss"}, jcf.mss.kwargs())
+             {"row": "pipeline_mss", **warm}, jcf.mss.kwargs(), start=w and (lambda m: m.load_state_dict(w.mss.state_dict())))
         _fit(runner, f"{prefix}pipeline_pe", jcf.pe, pe_step(cfg.pe_frames or None), lambda: full, len(full),
-             replace(cfg, lr=cfg.pe_lr or cfg.lr), {"row": "pipeline_pe"}, jcf.pe.kwargs())
+             replace(cfg, lr=pe_rate(P, combo, cfg, modules)), {"row": "pipeline_pe", **warm}, jcf.pe.kwargs(),
+             start=w and (lambda m: m.load_state_dict(w.pe.state_dict())))
         if global_rank() == 0:
             checkpoint.save(runner.path(f"{prefix}pipeline"), jcf, kw, {"method": METHOD, "stage": "pipeline",
                                                                        "recipe": runner.recipe})
         return jcf
     jcf, kw = make_jcf(P, combo, modules)
     if row == "naive":
-        return _fit(runner, name, jcf, joint_step(dwhs=False, pe_frames=cfg.pe_frames or None), lambda: full, len(full), cfg, {"row": row}, kw,
-                    trains=Trainable(jcf, pe_lr=cfg.pe_lr))
+        return _fit(runner, name, jcf, joint_step(dwhs=False, pe_frames=cfg.pe_frames or None, pe_weight=cfg.pe_weight), lambda: full, len(full), cfg,
+                    {"row": row, **warm}, kw, trains=Trainable(jcf, pe_lr=pe_rate(P, combo, cfg, modules)), start=from_warm)
     dwm = build("majl_dwm")
     if row == "stage1":
         history: list = []
-        _fit(runner, name, jcf, joint_step(dwhs=True, correct_at=cfg.correct_at, history=history, pe_frames=cfg.pe_frames or None), lambda: full,
-             len(full), cfg, {"row": row}, kw, trains=Trainable(jcf, dwm, cfg.pe_lr), also={"dwm": dwm})
+        _fit(runner, name, jcf, joint_step(dwhs=True, correct_at=cfg.correct_at, history=history, pe_frames=cfg.pe_frames or None,
+                                           pe_weight=cfg.pe_weight), lambda: full,
+             len(full), cfg, {"row": row, **warm}, kw, trains=Trainable(jcf, dwm, pe_rate(P, combo, cfg, modules)), also={"dwm": dwm},
+             start=from_warm)
         if history and figures is not None and global_rank() == 0:
             figures.mkdir(parents=True, exist_ok=True)
             atomic_write_json(figures / f"{name}_dwm.json", history)
@@ -226,18 +258,41 @@ def train_row(runner: StageRunner, P: MajlPreset, D: dict, combo: str, row: str,
         cfg2 = cfg2 or cfg
 
         def union():  # the fully labelled tracks listed full_repeats times (TrainConfig.full_share)
-            return filtered(full * cfg2.full_repeats(len(full), len(chosen)) + pseudo_labels(stage1(), chosen), th)
+            return filtered(full * cfg2.full_repeats(len(full), len(chosen)) + pseudo(stage1(), chosen), th)
+
+        def pseudo(model, tracks):  # eq. 5-7 once per track and Stage I checkpoint in this process (rows share them)
+            ck = runner.path(f"{prefix}stage1")
+            cache = _PSEUDO.setdefault((str(ck), ck.stat().st_mtime_ns if ck.exists() else 0), {})
+            todo = [t for t in tracks if t.id not in cache]
+            cache.update({t.id: u for t, u in zip(todo, pseudo_labels(model, todo))})
+            return [cache[t.id] for t in tracks]
 
         def from_stage1(model):  # module docstring of weakmir.methods.majl: a fine-tuning budget
             model.load_state_dict(stage1().state_dict())
 
-        return _fit(runner, name, jcf, joint_step(dwhs=True, correct_at=cfg2.correct_at, pe_frames=cfg2.pe_frames or None),
+        return _fit(runner, name, jcf, joint_step(dwhs=True, correct_at=cfg2.correct_at, pe_frames=cfg2.pe_frames or None,
+                                   pe_weight=cfg2.pe_weight),
                     union, len(full) + len(chosen), cfg2, {"row": row, "th": th, "extra": [t.id for t in chosen],
                                                            "init": cfg2.init,
                                                            **({"full_share": cfg2.full_share} if cfg2.full_share else {})},
-                    kw, trains=Trainable(jcf, dwm, cfg2.pe_lr),
-                    also={"dwm": dwm}, start=from_stage1 if cfg2.init == "stage1" else None)
+                    kw, trains=Trainable(jcf, dwm, pe_rate(P, combo, cfg2, modules)),
+                    also={"dwm": dwm}, start=from_stage1 if cfg2.init == "stage1" else from_warm)
     raise WeakmirError(f"unknown row {row!r}; use one of {', '.join(ROWS)}")
+
+
+def warm_start(runner: StageRunner, P: MajlPreset, D: dict, combo: str, cfg: TrainConfig, prefix: str = "",
+               modules: dict | None = None):
+    """The shared start of every row of ``combo`` (``cfg.warmup`` epochs; trained or loaded once): a JCF whose
+    MSS module trained alone on the fully labelled songs (eq. 1) and whose PE module trained alone on their
+    clean voices (eq. 2) — the pipeline's modules after ``warmup`` epochs. Module docstring of
+    :mod:`weakmir.methods.majl` says why the CPU recipes start there."""
+    jcf, _ = make_jcf(P, combo, modules)
+    full, w = D["full"], replace(cfg, epochs=cfg.warmup)
+    _fit(runner, f"{prefix}warm_mss", jcf.mss, mss_step(), lambda: full, len(full), w, {"row": "warm_mss"},
+         jcf.mss.kwargs())
+    _fit(runner, f"{prefix}warm_pe", jcf.pe, pe_step(cfg.pe_frames or None), lambda: full, len(full),
+         replace(w, lr=pe_rate(P, combo, cfg, modules)), {"row": "warm_pe"}, jcf.pe.kwargs())
+    return jcf
 
 
 def th_name(th: float) -> str:
@@ -251,16 +306,23 @@ def tasks_of(P: MajlPreset, mir1k: bool) -> dict:
     main = P.combos[0]
     rows = [r for r in ROWS if r != "majl_both"] + [th_name(t) for t in P.th_sweep]
     for c in P.combos:
-        tasks[f"{c}/stage1"] = ()
+        warm = (f"{c}/warm",) if P.train.warmup else ()
+        if warm:
+            tasks[warm[0]] = ()
+        tasks[f"{c}/stage1"] = warm
         for r in (rows if c == main else ("pipeline", "naive", th_name(P.th))):
             if r != "stage1":
-                tasks[f"{c}/{r}"] = (f"{c}/stage1",) if r.startswith("majl") else ()
+                tasks[f"{c}/{r}"] = (f"{c}/stage1",) if r.startswith("majl") else warm
     if mir1k:
-        tasks["mir1k/stage1"] = ()
+        warm = ("mir1k/warm",) if P.mir1k.train.warmup else ()
+        if warm:
+            tasks[warm[0]] = ()
+        tasks["mir1k/stage1"] = warm
         tasks["mir1k/majl"] = ("mir1k/stage1",)
-        tasks["mir1k/pipeline"] = ()
-        tasks["mir1k/naive"] = ()
-    order = sorted(tasks, key=lambda k: (not tasks[k] and not k.endswith("stage1"), k.startswith("mir1k")))
+        tasks["mir1k/pipeline"] = warm
+        tasks["mir1k/naive"] = warm
+    rank = lambda k: 0 if k.endswith("/warm") else 1 if k.split("/")[1].startswith(("stage1", "majl")) else 2  # noqa: E731
+    order = sorted(tasks, key=lambda k: (rank(k), k.startswith("mir1k")))
     return {k: tasks[k] for k in order}
 
 
@@ -271,10 +333,14 @@ def run_task(task: str, runners: dict, P: MajlPreset, D: dict, figures: Path | N
         extra = {"stems": D["stems"], "pitch": D["pitch"]} if P.mir1k.synth_extra else {"stems": [], "pitch": []}
         M = {"full": D["mir1k_train"]}
         combo, modules = P.mir1k.combo or P.combos[0], {**P.modules, **P.mir1k.modules}
+        if row == "warm":
+            return warm_start(runners["mir1k"], P, M, combo, P.mir1k.train, modules=modules)
         if row == "majl":
             return train_row(runners["mir1k"], P, M, combo, "majl_both", P.mir1k.train, extra=extra, name="majl",
                              modules=modules, cfg2=P.mir1k.stage2)
         return train_row(runners["mir1k"], P, M, combo, row, P.mir1k.train, figures=None, modules=modules)
+    if row == "warm":
+        return warm_start(runners["synth"], P, D, where, P.train, f"{where}_")
     th = float(row.split("@")[1]) if "@" in row else None
     return train_row(runners["synth"], P, D, where, row, P.train, prefix=f"{where}_", th=th, figures=figures,
                      cfg2=P.stage2)
@@ -540,5 +606,5 @@ def experiment_page(r: dict):
     return page
 
 
-__all__ = ["METHOD", "ROWS", "MajlPreset", "Mir1kConfig", "recipe", "views", "make_jcf", "train_row", "tasks_of",
+__all__ = ["METHOD", "ROWS", "MajlPreset", "Mir1kConfig", "recipe", "views", "make_jcf", "train_row", "warm_start", "pe_rate", "tasks_of",
            "run_task", "score", "overall", "crepe_scores", "experiment", "tables"]
