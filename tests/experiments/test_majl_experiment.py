@@ -113,6 +113,25 @@ def test_tiny_experiment(tmp_path):
     assert "weakmir experiment majl" in r.stdout
 
 
+def _recording_fit(seen: dict, trained):
+    """A stand-in for ``majl._fit`` that applies the stage's start, "trains" the stages ``trained(name, cfg)``
+    picks (every weight moved off its initialisation by 0.25) and records each stage's weights in ``seen``."""
+    import torch
+
+    def fake_fit(runner, name, model, step, tracks, n_tracks, cfg, settings, kwargs, trains=None, also=None, seed=0,
+                 start=None):
+        if start is not None:  # what _fit does before training a stage that is not saved yet
+            start(model)
+        if trained(name, cfg):
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(0.25)
+        seen[name] = {k: v.clone() for k, v in model.state_dict().items()}
+        return model
+
+    return fake_fit
+
+
 @pytest.mark.parametrize("init", ["stage1", "scratch"])
 def test_stage2_init_starts_from_stage1_or_from_scratch(tmp_path, monkeypatch, init):
     """``init: stage1`` hands Stage II Stage I's JCF weights; ``scratch`` (the paper) a fresh JCF."""
@@ -124,19 +143,7 @@ def test_stage2_init_starts_from_stage1_or_from_scratch(tmp_path, monkeypatch, i
     P, resolved = exp.recipe("tiny", [f"stage2.init={init}"])
     assert P.stage2.init == init
     seen = {}
-
-    def fake_fit(runner, name, model, step, tracks, n_tracks, cfg, settings, kwargs, trains=None, also=None, seed=0,
-                 start=None):
-        if start is not None:  # what _fit does before training a stage that is not saved yet
-            start(model)
-        if name.endswith("stage1"):  # "trained": every weight moved off its initialisation
-            with torch.no_grad():
-                for p in model.parameters():
-                    p.add_(0.25)
-        seen[name] = {k: v.clone() for k, v in model.state_dict().items()}
-        return model
-
-    monkeypatch.setattr(exp, "_fit", fake_fit)
+    monkeypatch.setattr(exp, "_fit", _recording_fit(seen, lambda name, cfg: name.endswith("stage1")))
     runner = StageRunner(tmp_path / "checkpoints", resolved, "data", "majl")
     D = {"full": [], "stems": [], "pitch": []}
     exp.train_row(runner, P, D, "UxC", "majl_both", P.train, prefix="UxC_", cfg2=P.stage2)
@@ -238,20 +245,7 @@ def test_warmup_rows_start_from_the_modules_trained_apart(tmp_path, monkeypatch)
 
     P, resolved = exp.recipe("tiny", ["train.warmup=3", "mir1k.train.warmup=1"])
     seen = {}
-
-    def fake_fit(runner, name, model, step, tracks, n_tracks, cfg, settings, kwargs, trains=None, also=None, seed=0,
-                 start=None):
-        if start is not None:
-            start(model)
-        if "warm" in name:  # "trained" apart: every weight moved off its initialisation
-            assert cfg.epochs == 3
-            with torch.no_grad():
-                for p in model.parameters():
-                    p.add_(0.25)
-        seen[name] = {k: v.clone() for k, v in model.state_dict().items()}
-        return model
-
-    monkeypatch.setattr(exp, "_fit", fake_fit)
+    monkeypatch.setattr(exp, "_fit", _recording_fit(seen, lambda name, cfg: "warm" in name and cfg.epochs == 3))
     runner = StageRunner(tmp_path / "checkpoints", resolved, "data", "majl")
     D = {"full": [], "stems": [], "pitch": []}
     for row in ("pipeline", "naive", "stage1"):
