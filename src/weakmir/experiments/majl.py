@@ -112,18 +112,18 @@ class MajlPreset:
 def recipe(name: str = "quick", sets=()) -> tuple:
     """``(MajlPreset, resolved dict)`` of the recipe ``name`` with the ``--set`` overrides ``sets``."""
     P, resolved, _ = load_recipe(MajlPreset, METHOD, name, sets)
-    for c in P.combos + ((P.mir1k.combo,) if P.mir1k.combo else ()):
+    mods, combos = {**P.modules, **P.mir1k.modules}, P.combos + ((P.mir1k.combo,) if P.mir1k.combo else ())
+    for c in combos:
         parts = c.split("x")
-        if len(parts) != 2 or any(p not in {**P.modules, **P.mir1k.modules} for p in parts):
+        if len(parts) != 2 or any(p not in mods for p in parts):
             raise WeakmirError(f"recipe: combo {c!r} must be <MSS>x<PE> with both in modules ({', '.join(P.modules)})")
-    for k, m in {**P.modules, **P.mir1k.modules}.items():
+    for k, m in mods.items():
         if not isinstance(m, dict) or "name" not in m or set(m) - {"name", "kwargs", "lr_scale"}:
             raise WeakmirError(f"recipe: module {k} {m!r}: give {{name: ..., kwargs: {{...}}, lr_scale: ...}} "
                                "(kwargs and lr_scale optional)")
         if float(m.get("lr_scale", 1.0)) <= 0:
             raise WeakmirError(f"recipe: module {k}: lr_scale {m['lr_scale']} must be > 0")
-    if any(float({**P.modules, **P.mir1k.modules}[c.split("x")[0]].get("lr_scale", 1.0)) != 1.0
-           for c in P.combos + ((P.mir1k.combo,) if P.mir1k.combo else ())):
+    if any(float(mods[c.split("x")[0]].get("lr_scale", 1.0)) != 1.0 for c in combos):
         raise WeakmirError("recipe: lr_scale is a PE module's (the separator trains at the row's lr)")
     if not P.th_sweep or P.th not in P.th_sweep:
         raise WeakmirError(f"recipe: th {P.th} must be one of th_sweep {list(P.th_sweep)}")
@@ -215,21 +215,21 @@ def train_row(runner: StageRunner, P: MajlPreset, D: dict, combo: str, row: str,
     full = D["full"]
     warm = {"warmup": cfg.warmup} if cfg.warmup else {}
 
-    def from_warm(model):  # every row's shared start (TrainConfig.warmup)
-        if cfg.warmup:
-            model.load_state_dict(warm_start(runner, P, D, combo, cfg, prefix, modules).state_dict())
+    def from_warm(which: str | None = None):
+        """The start from the shared warm start (TrainConfig.warmup) of the JCF, or of its module ``which``
+        (``"mss"`` / ``"pe"``); None without warm-up. The warm start is loaded only when a stage trains."""
+        if not cfg.warmup:
+            return None
+
+        def start(model):
+            w = warm_start(runner, P, D, combo, cfg, prefix, modules)
+            model.load_state_dict((getattr(w, which) if which else w).state_dict())
+
+        return start
 
     if row == "pipeline":
         jcf, kw = make_jcf(P, combo, modules)
-        def part(which):  # the pipeline's module goes on from its warm start (loaded only when it trains)
-            if cfg.warmup:
-                return lambda m: m.load_state_dict(getattr(warm_start(runner, P, D, combo, cfg, prefix, modules), which).state_dict())
-
-        _fit(runner, f"{prefix}pipeline_mss", jcf.mss, mss_step(), lambda: full, len(full), cfg,
-             {"row": "pipeline_mss", **warm}, jcf.mss.kwargs(), start=part("mss"))
-        _fit(runner, f"{prefix}pipeline_pe", jcf.pe, pe_step(cfg.pe_frames or None), lambda: full, len(full),
-             replace(cfg, lr=pe_rate(P, combo, cfg, modules)), {"row": "pipeline_pe", **warm}, jcf.pe.kwargs(),
-             start=part("pe"))
+        _fit_apart(runner, P, combo, jcf, full, cfg, modules, prefix, "pipeline", warm, from_warm)
         if global_rank() == 0:
             checkpoint.save(runner.path(f"{prefix}pipeline"), jcf, kw, {"method": METHOD, "stage": "pipeline",
                                                                        "recipe": runner.recipe})
@@ -237,14 +237,14 @@ def train_row(runner: StageRunner, P: MajlPreset, D: dict, combo: str, row: str,
     jcf, kw = make_jcf(P, combo, modules)
     if row == "naive":
         return _fit(runner, name, jcf, joint_step(dwhs=False, pe_frames=cfg.pe_frames or None, pe_weight=cfg.pe_weight), lambda: full, len(full), cfg,
-                    {"row": row, **warm}, kw, trains=Trainable(jcf, pe_lr=pe_rate(P, combo, cfg, modules)), start=from_warm)
+                    {"row": row, **warm}, kw, trains=Trainable(jcf, pe_lr=pe_rate(P, combo, cfg, modules)), start=from_warm())
     dwm = build("majl_dwm")
     if row == "stage1":
         history: list = []
         _fit(runner, name, jcf, joint_step(dwhs=True, correct_at=cfg.correct_at, history=history, pe_frames=cfg.pe_frames or None,
                                            pe_weight=cfg.pe_weight), lambda: full,
              len(full), cfg, {"row": row, **warm}, kw, trains=Trainable(jcf, dwm, pe_rate(P, combo, cfg, modules)), also={"dwm": dwm},
-             start=from_warm)
+             start=from_warm())
         if history and figures is not None and global_rank() == 0:
             figures.mkdir(parents=True, exist_ok=True)
             atomic_write_json(figures / f"{name}_dwm.json", history)
@@ -279,7 +279,7 @@ def train_row(runner: StageRunner, P: MajlPreset, D: dict, combo: str, row: str,
                                                            "init": cfg2.init,
                                                            **({"full_share": cfg2.full_share} if cfg2.full_share else {})},
                     kw, trains=Trainable(jcf, dwm, pe_rate(P, combo, cfg2, modules)),
-                    also={"dwm": dwm}, start=from_stage1 if cfg2.init == "stage1" else from_warm)
+                    also={"dwm": dwm}, start=from_stage1 if cfg2.init == "stage1" else from_warm())
     raise WeakmirError(f"unknown row {row!r}; use one of {', '.join(ROWS)}")
 
 
@@ -290,13 +290,22 @@ def warm_start(runner: StageRunner, P: MajlPreset, D: dict, combo: str, cfg: Tra
     clean voices (eq. 2) — the pipeline's modules after ``warmup`` epochs. Module docstring of
     :mod:`weakmir.methods.majl` says why the CPU recipes start there."""
     jcf, _ = make_jcf(P, combo, modules)
-    full, w = D["full"], replace(cfg, epochs=cfg.warmup)
-    # the MSS is drawn first from the seed: combinations with one MSS share its warm start (U x C, U x H)
-    _fit(runner, f"{combo.split('x')[0]}_warm_mss", jcf.mss, mss_step(), lambda: full, len(full), w,
-         {"row": "warm_mss"}, jcf.mss.kwargs())
-    _fit(runner, f"{prefix}warm_pe", jcf.pe, pe_step(cfg.pe_frames or None), lambda: full, len(full),
-         replace(w, lr=pe_rate(P, combo, cfg, modules)), {"row": "warm_pe"}, jcf.pe.kwargs())
+    _fit_apart(runner, P, combo, jcf, D["full"], replace(cfg, epochs=cfg.warmup), modules, prefix, "warm")
     return jcf
+
+
+def _fit_apart(runner: StageRunner, P: MajlPreset, combo: str, jcf, full: list, cfg: TrainConfig, modules: dict | None,
+               prefix: str, row: str, settings: dict | None = None, start=None) -> None:
+    """The pipeline's training of ``jcf``'s modules apart (stages ``{row}_mss``, ``{row}_pe``): the MSS on the
+    ``full`` songs' stems (eq. 1), the PE on their clean voices (eq. 2) at :func:`pe_rate`. ``start(which)``
+    gives each module's start (``which``: ``"mss"`` / ``"pe"``). The warm MSS is named by its letter, not the
+    combination: the MSS is drawn first from the seed, so combinations with one MSS share it (U x C, U x H)."""
+    mss_name = f"{combo.split('x')[0]}_warm_mss" if row == "warm" else f"{prefix}{row}_mss"
+    parts = ((mss_name, jcf.mss, mss_step(), cfg, "mss"),
+             (f"{prefix}{row}_pe", jcf.pe, pe_step(cfg.pe_frames or None), replace(cfg, lr=pe_rate(P, combo, cfg, modules)), "pe"))
+    for name, module, step, c, which in parts:
+        _fit(runner, name, module, step, lambda: full, len(full), c, {"row": f"{row}_{which}", **(settings or {})},
+             module.kwargs(), start=start and start(which))
 
 
 def th_name(th: float) -> str:
@@ -534,7 +543,7 @@ def tables(P: MajlPreset, D: dict, models: dict, use_mir1k: bool, data: Path | N
     after = {"crepe_on_separated": (f"{main}/pipeline", "test")}
     if use_mir1k:
         after["mir1k/crepe_on_separated"] = ("mir1k/pipeline", "mir1k_test")
-    S = score_jobs(jobs, after, P.crepe_model, D, P.workers if data is not None else 1, data)
+    S = score_jobs(jobs, after, P.crepe_model, D, P.workers, data)
     sweep = {f"{th:g}": {split: S[f"sweep/{th:g}/{split}"]["overall"] for split in ("valid", "test")} for th in P.th_sweep}
     best = max(P.th_sweep, key=lambda th: sweep[f"{th:g}"]["valid"]["rpa"] + sweep[f"{th:g}"]["valid"]["sdr"])
     combos = {c: {r: S[f"sweep/{best:g}/test"] if (c == main and r == "majl_both") else S[f"{c}/{r}"]
