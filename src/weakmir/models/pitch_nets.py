@@ -67,7 +67,9 @@ def pitch_targets(f0: torch.Tensor, grid, sigma: float = SIGMA_CENTS) -> torch.T
 
 def viterbi_bins(probs: np.ndarray, band: int = 12) -> np.ndarray:
     """The most likely bin path through pitch vectors: each frame's vector normalised to a distribution,
-    a triangular transition of half-width ``band`` bins (torchcrepe's: 12 bins = 240 cents), Viterbi.
+    a triangular transition of half-width ``band`` bins (torchcrepe's transition: 12 bins = 240 cents),
+    Viterbi. torchcrepe runs its Viterbi on a softmax of the vectors instead, which flattens them
+    (sigmoid outputs in [0, 1]) and lets the transition dominate.
 
     Shape: ``(T, N)`` -> ``(T,)`` int.
     """
@@ -100,7 +102,7 @@ def viterbi_bins(probs: np.ndarray, band: int = 12) -> np.ndarray:
 def decode(probs: torch.Tensor, grid, threshold: float = 0.5, viterbi: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """f0 (Hz, 0 unvoiced) and voicing from pitch vectors: the weighted mean of the ±4 bins around the
     argmax (CREPE's local average) — around the Viterbi path instead with ``viterbi`` (a ``(T, N)`` input:
-    :func:`viterbi_bins`, as torchcrepe decodes) —, voiced when the maximum is at least ``threshold``.
+    :func:`viterbi_bins`) —, voiced when the maximum is at least ``threshold``.
 
     Shape: ``(..., N)`` -> f0 ``(...)``, voiced ``(...)`` bool.
     """
