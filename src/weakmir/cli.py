@@ -691,6 +691,7 @@ def _cmd_experiment(a) -> int:
     if a.mir1k is not None and a.method != "majl":
         raise WeakmirError(f"--mir1k applies to majl only; drop it for {a.method}")
     if a.method == "majl":
+        from .experiments.majl import SUMMARY_ROWS
         from .experiments.majl import experiment as majl_experiment
 
         r = majl_experiment(a.preset, a.out, progress=not a.quiet, mir1k=a.mir1k, sets=a.sets, engine=engine)
@@ -698,7 +699,7 @@ def _cmd_experiment(a) -> int:
             return 0
         s = r["summary"]
         row = lambda d: " / ".join(f"{k} {d[f'sdr_{k}']:.2f} dB {d[f'rpa_{k}']:.1f} %"  # noqa: E731
-                                   for k in ("pipeline", "naive", "stage1", "majl"))
+                                   for k in SUMMARY_ROWS)
         m1k = f"; MIR-1K {row(s['mir1k'])}" if s.get("mir1k") else ""
         print(f"weakmir experiment majl: SDR / RPA {row(s)}; torchcrepe on separated {s['rpa_crepe_on_separated']:.1f} %"
               f"{m1k} -> {a.out / 'results.json'}")

@@ -70,6 +70,8 @@ from .stages import Engine, StageRunner, run_tasks
 METHOD = "majl"
 DEFAULT_MIR1K = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "mir1k"
 ROWS = ("pipeline", "naive", "stage1", "majl_stems_half", "majl_stems", "majl_pitch_half", "majl_pitch", "majl_both")
+OTHER_ROWS = ("pipeline", "naive", "stage1", "majl_both")  # the rows of every combination after the first
+SUMMARY_ROWS = ("pipeline", "naive", "stage1", "majl")  # the summary's keys, and the MIR-1K rows
 NAMES = {"pipeline": "Pipeline", "naive": "Naive joint learning", "stage1": "MAJL-Stage I",
          "majl_stems_half": "MAJL + stems-only (half)", "majl_stems": "MAJL + stems-only",
          "majl_pitch_half": "MAJL + pitch-only (half)", "majl_pitch": "MAJL + pitch-only", "majl_both": "MAJL + both"}
@@ -530,14 +532,15 @@ def tables(P: MajlPreset, D: dict, models: dict, use_mir1k: bool, data: Path | N
     """Table 2 / 5 rows, the peers, Figure 6's sweep (valid and test) and the MIR-1K rows. With ``data`` (the
     pickled ``D``) the scoring runs in ``P.workers`` one-thread processes (:func:`score_jobs`)."""
     main = P.combos[0]
+    rows_of = lambda c: ROWS if c == main else OTHER_ROWS  # noqa: E731
     jobs = {}
     for c in P.combos:  # the pipelines first: the peers on their separated voices wait for them
-        for r in (ROWS if c == main else ("pipeline", "naive", "stage1", "majl_both")):
+        for r in rows_of(c):
             if not (c == main and r == "majl_both"):  # the main MAJL row is scored in the sweep
                 key = f"{c}/{th_name(P.th)}" if r == "majl_both" else f"{c}/{r}"
                 jobs[f"{c}/{r}"] = ("model", "test", models[key], c == main and r == "pipeline")
     if use_mir1k:
-        for r in ("pipeline", "naive", "stage1", "majl"):
+        for r in SUMMARY_ROWS:
             jobs[f"mir1k/{r}"] = ("model", "mir1k_test", models[f"mir1k/{r}"], r == "pipeline")
         jobs["mir1k/crepe_on_mixture"] = ("crepe", "mir1k_test", P.crepe_model, None)
     for th in P.th_sweep:
@@ -551,11 +554,11 @@ def tables(P: MajlPreset, D: dict, models: dict, use_mir1k: bool, data: Path | N
     sweep = {f"{th:g}": {split: S[f"sweep/{th:g}/{split}"]["overall"] for split in ("valid", "test")} for th in P.th_sweep}
     best = max(P.th_sweep, key=lambda th: sweep[f"{th:g}"]["valid"]["rpa"] + sweep[f"{th:g}"]["valid"]["sdr"])
     combos = {c: {r: S[f"sweep/{best:g}/test"] if (c == main and r == "majl_both") else S[f"{c}/{r}"]
-                  for r in (ROWS if c == main else ("pipeline", "naive", "stage1", "majl_both"))} for c in P.combos}
+                  for r in rows_of(c)} for c in P.combos}
     peers = {k: S[k] for k in ("crepe_on_mixture", "crepe_on_separated")}
     T = {"combos": combos, "main": main, "peers": peers, "figure6": sweep, "th_chosen": best}
     if use_mir1k:
-        T["mir1k"] = {"rows": {r: S[f"mir1k/{r}"] for r in ("pipeline", "naive", "stage1", "majl")},
+        T["mir1k"] = {"rows": {r: S[f"mir1k/{r}"] for r in SUMMARY_ROWS},
                       "peers": {k: S[f"mir1k/{k}"] for k in ("crepe_on_mixture", "crepe_on_separated")},
                       "test_clips": [t.id for t in D["mir1k_test"]]}
     return T
@@ -617,7 +620,7 @@ def score_jobs(jobs: dict, after: dict, crepe_model: str, D: dict, workers: int,
 
 def _summary(T: dict, use_mir1k: bool) -> dict:
     rows = T["combos"][T["main"]]
-    pick = {"pipeline": "pipeline", "naive": "naive", "stage1": "stage1", "majl": "majl_both"}
+    pick = dict(zip(SUMMARY_ROWS, OTHER_ROWS))  # summary key -> the main combination's row
     s = {f"{m}_{k}": rows[r]["overall"][m] for k, r in pick.items() for m in ("sdr", "rpa")}
     s.update({f"gnsdr_{k}": rows[r]["overall"]["gnsdr"] for k, r in pick.items()})
     s["rpa_crepe_on_separated"] = T["peers"]["crepe_on_separated"]["overall"]["rpa"]
@@ -625,8 +628,7 @@ def _summary(T: dict, use_mir1k: bool) -> dict:
     s["th"] = T["th_chosen"]
     if use_mir1k:
         mr = T["mir1k"]["rows"]
-        s["mir1k"] = {f"{m}_{k}": mr[k if k != "majl" else "majl"]["overall"][m] for k in ("pipeline", "naive", "stage1", "majl")
-                      for m in ("sdr", "rpa")}
+        s["mir1k"] = {f"{m}_{k}": mr[k]["overall"][m] for k in SUMMARY_ROWS for m in ("sdr", "rpa")}
         s["mir1k"]["rpa_crepe_on_separated"] = T["mir1k"]["peers"]["crepe_on_separated"]["overall"]["rpa"]
         s["mir1k"]["rpa_crepe_on_mixture"] = T["mir1k"]["peers"]["crepe_on_mixture"]["overall"]["rpa"]
     else:
@@ -681,5 +683,5 @@ def experiment_page(r: dict):
     return page
 
 
-__all__ = ["METHOD", "ROWS", "MajlPreset", "Mir1kConfig", "recipe", "views", "make_jcf", "train_row", "warm_start", "pe_rate", "tasks_of",
+__all__ = ["METHOD", "ROWS", "OTHER_ROWS", "SUMMARY_ROWS", "MajlPreset", "Mir1kConfig", "recipe", "views", "make_jcf", "train_row", "warm_start", "pe_rate", "tasks_of",
            "run_task", "score", "overall", "crepe_scores", "score_jobs", "experiment", "tables"]
