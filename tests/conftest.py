@@ -76,6 +76,19 @@ def museval_metrics():
 
 
 @pytest.fixture(scope="session")
+def torchcrepe():
+    """torchcrepe (with weakmir's torchaudio shim), or skip when it or librosa is not installed."""
+    pytest.importorskip("librosa")
+    from weakmir.audio.crepe import import_torchcrepe
+    from weakmir.errors import WeakmirError
+
+    try:
+        return import_torchcrepe()
+    except WeakmirError as e:
+        pytest.skip(f"{e} ('make test' installs it)")
+
+
+@pytest.fixture(scope="session")
 def slakh_corpus(tmp_path_factory):
     """10 slakh-preset tracks of 8 s at 16 kHz (piano, distorted guitar, bass; splits 8 / 1 / 1)."""
     return _build(tmp_path_factory, "slakh", preset="slakh", tracks=10, seconds=8.0, sample_rate=16000, seed=2, jobs=2)

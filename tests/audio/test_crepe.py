@@ -1,18 +1,10 @@
 import numpy as np
-import pytest
-
-from weakmir.errors import WeakmirError
 
 
-def test_torchcrepe_peer_is_reproducible_and_leaves_numpy_alone():
+def test_torchcrepe_peer_is_reproducible_and_leaves_numpy_alone(torchcrepe):
     """torchcrepe dithers its pitch with numpy's global generator: seeded, two runs agree; unseeded they differ."""
-    pytest.importorskip("librosa")
-    from weakmir.audio.crepe import import_torchcrepe, track_f0
+    from weakmir.audio.crepe import track_f0
 
-    try:
-        import_torchcrepe()
-    except WeakmirError as e:
-        pytest.skip(f"{e} ('make test' installs it)")
     sr = 16000
     t = np.arange(sr) / sr
     x = (0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)

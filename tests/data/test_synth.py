@@ -61,14 +61,8 @@ def test_rendered_energy_lies_where_notes_are(chorale_corpus, pop_corpus):
                 assert level[~inside].max() < level[inside].max() - 40
 
 
-def test_f0_of_rendered_part_matches_score(chorale_corpus, pop_corpus):
-    pytest.importorskip("librosa")
-    from weakmir.audio.crepe import import_torchcrepe, track_f0
-
-    try:
-        import_torchcrepe()
-    except WeakmirError as e:
-        pytest.skip(f"{e} ('make test' installs it)")
+def test_f0_of_rendered_part_matches_score(chorale_corpus, pop_corpus, torchcrepe):
+    from weakmir.audio.crepe import track_f0
 
     chorale, pop = chorale_corpus[1], pop_corpus[1]
     vocals = [(pop, s) for t in pop.tracks for s in t.stems if s.id == "vocals"][:1]
