@@ -337,10 +337,8 @@ def tasks_of(P: MajlPreset, mir1k: bool) -> dict:
         warm = ("mir1k/warm",) if P.mir1k.train.warmup else ()
         if warm:
             tasks[warm[0]] = ()
-        tasks["mir1k/stage1"] = warm
-        tasks["mir1k/majl"] = ("mir1k/stage1",)
-        tasks["mir1k/pipeline"] = warm
-        tasks["mir1k/naive"] = warm
+        for r in SUMMARY_ROWS:  # MAJL after Stage I (its start and pseudo labels), the rest after the warm start
+            tasks[f"mir1k/{r}"] = ("mir1k/stage1",) if r == "majl" else warm
     rank = lambda k: 0 if k.endswith("/warm") else 1 if k.split("/")[1].startswith(("stage1", "majl")) else 2  # noqa: E731
     order = sorted(tasks, key=lambda k: (rank(k), k.startswith("mir1k")))
     return {k: tasks[k] for k in order}
