@@ -67,8 +67,8 @@ def track_f0(
 
         x = resample(x[None], sample_rate, tc.SAMPLE_RATE)[0]
     hop = int(round(hop_seconds * tc.SAMPLE_RATE))
-    state = np.random.get_state()
-    if seed is not None:
+    state = np.random.get_state() if seed is not None else None
+    if state is not None:
         np.random.seed(seed)
     try:
         with torch.no_grad():
@@ -77,7 +77,7 @@ def track_f0(
                 decoder=tc.decode.viterbi, return_periodicity=True, batch_size=batch_size, device="cpu",
             )
     finally:
-        if seed is not None:
+        if state is not None:
             np.random.set_state(state)
     f0 = f0[0].numpy()
     return np.arange(len(f0)) * hop / tc.SAMPLE_RATE, f0, per[0].numpy()
