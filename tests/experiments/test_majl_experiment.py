@@ -178,6 +178,38 @@ def test_a_fresh_jcf_is_the_same_whatever_ran_before():
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
 
 
+def test_the_recipe_seed_reaches_every_stage_of_every_row(tmp_path, monkeypatch):
+    """``--set seed=3``: the warm start, the pipeline's modules, naive joint learning, Stage I and Stage II are
+    all trained (crops, frames, dropout) and initialised from seed 3, not from the default 0."""
+    import torch
+
+    from weakmir.experiments import majl as exp
+    from weakmir.experiments.stages import StageRunner
+
+    P, resolved = exp.recipe("tiny", ["seed=3", "train.warmup=1"])
+    assert resolved["seed"] == 3 and exp.recipe("tiny")[0].seed == 0
+    seeds = {}
+
+    def fake_fit(runner, name, model, step, tracks, n_tracks, cfg, settings, kwargs, seed=0, start=None, **kw):
+        seeds[name] = seed
+        if start is not None:
+            start(model)
+        return model
+
+    monkeypatch.setattr(exp, "_fit", fake_fit)
+    monkeypatch.setattr(exp, "pseudo_labels", lambda jcf, tracks: list(tracks))
+    runner = StageRunner(tmp_path / "checkpoints", resolved, "data", "majl")
+    D = {"full": [], "stems": [], "pitch": []}
+    for row in ("pipeline", "naive", "stage1", "majl_both"):
+        exp.train_row(runner, P, D, "UxC", row, P.train, prefix="UxC_", cfg2=P.stage2)
+    assert {"U_warm_mss", "UxC_warm_pe", "UxC_pipeline_mss", "UxC_pipeline_pe", "UxC_naive", "UxC_stage1",
+            "UxC_majl_both"} <= set(seeds)
+    assert set(seeds.values()) == {3}
+    a, b = exp.make_jcf(P, "UxC")[0].state_dict(), exp.make_jcf(P, "UxC", seed=3)[0].state_dict()
+    c = exp.make_jcf(exp.recipe("tiny")[0], "UxC")[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a) and not all(torch.equal(a[k], c[k]) for k in a)
+
+
 @pytest.mark.parametrize("share, repeats", [(0.0, 1), (0.5, 3), (0.75, 9)])
 def test_stage2_full_share_lists_the_fully_labelled_tracks_that_share_of_the_union(tmp_path, monkeypatch, share, repeats):
     """``full_share``: 2 fully labelled + 6 single-labelled tracks; at 0.5 each full track is listed 3 times

@@ -100,6 +100,7 @@ class MajlPreset:
     tracks: int = 60  # pop songs (split 80/10/10)
     seconds: float = 12.0
     corpus_seed: int = 0
+    seed: int = 0  # the models': initialisation, crops, frames (every row of a run shares it; --set seed=1 for another draw)
     full: int = 8  # fully labelled training songs; the rest are single-labelled
     trim_intro: bool = False  # start every song 0.5 s before its voice's first note (module docstring)
     modules: dict = field(default_factory=lambda: {
@@ -172,12 +173,27 @@ def views(manifest: Manifest, full: int, trim_intro: bool = False) -> dict:
 
 # -- models and rows -------------------------------------------------------------------------------------
 
-def make_jcf(P: MajlPreset, combo: str, modules: dict | None = None, seed: int = 0):
+def pop_corpus(P: MajlPreset, folder, progress: bool = True) -> tuple[Manifest, dict]:
+    """The recipe's pop corpus, rendered (or resumed) into ``folder``, and its :func:`views`; raises when it has
+    no valid or no test song."""
+    from ..data.synth.build import SynthConfig, build_corpus
+
+    build_corpus(folder, SynthConfig(preset="pop", tracks=P.tracks, seconds=P.seconds, sample_rate=16000,
+                                     seed=P.corpus_seed), progress=progress)
+    manifest = Manifest.read(folder)
+    D = views(manifest, P.full, P.trim_intro)
+    if not D["test"] or not D["valid"]:
+        raise WeakmirError(f"{manifest.path}: no valid or test song; raise tracks (MAJL selects th on valid, scores on test)")
+    return manifest, D
+
+
+def make_jcf(P: MajlPreset, combo: str, modules: dict | None = None, seed: int | None = None):
     """A fresh JCF of ``combo`` (``"UxC"``; the parts from ``modules``, default the preset's) and its keyword
-    arguments. Its weights are drawn from ``seed``: every row of a combination starts from the same
+    arguments. Its weights are drawn from ``seed`` (default the recipe's ``seed``): every row of a combination starts from the same
     initialisation, whatever process builds it and whatever ran there before (torch's own start seed is
     random per process, which made two runs of one recipe differ by several dB)."""
     m, p = ((modules or P.modules)[k] for k in combo.split("x"))
+    seed = P.seed if seed is None else seed
     kw = {"mss": m["name"], "mss_kwargs": dict(m.get("kwargs", {})), "pe": p["name"], "pe_kwargs": dict(p.get("kwargs", {}))}
     torch.manual_seed(seed)
     return build("majl_jcf", **kw), kw
@@ -243,14 +259,15 @@ def train_row(runner: StageRunner, P: MajlPreset, D: dict, combo: str, row: str,
     jcf, kw = make_jcf(P, combo, modules)
     if row == "naive":
         return _fit(runner, name, jcf, joint_step(dwhs=False, pe_frames=cfg.pe_frames or None, pe_weight=cfg.pe_weight), lambda: full, len(full), cfg,
-                    {"row": row, **warm}, kw, trains=Trainable(jcf, pe_lr=pe_rate(P, combo, cfg, modules)), start=from_warm())
+                    {"row": row, **warm}, kw, trains=Trainable(jcf, pe_lr=pe_rate(P, combo, cfg, modules)), seed=P.seed,
+                    start=from_warm())
     dwm = build("majl_dwm")
     if row == "stage1":
         history: list = []
         _fit(runner, name, jcf, joint_step(dwhs=True, correct_at=cfg.correct_at, history=history, pe_frames=cfg.pe_frames or None,
                                            pe_weight=cfg.pe_weight), lambda: full,
              len(full), cfg, {"row": row, **warm}, kw, trains=Trainable(jcf, dwm, pe_rate(P, combo, cfg, modules)), also={"dwm": dwm},
-             start=from_warm())
+             seed=P.seed, start=from_warm())
         if history and figures is not None and global_rank() == 0:
             figures.mkdir(parents=True, exist_ok=True)
             atomic_write_json(figures / f"{name}_dwm.json", history)
@@ -285,7 +302,7 @@ def train_row(runner: StageRunner, P: MajlPreset, D: dict, combo: str, row: str,
                                                            "init": cfg2.init,
                                                            **({"full_share": cfg2.full_share} if cfg2.full_share else {})},
                     kw, trains=Trainable(jcf, dwm, pe_rate(P, combo, cfg2, modules)),
-                    also={"dwm": dwm}, start=from_stage1 if cfg2.init == "stage1" else from_warm())
+                    also={"dwm": dwm}, seed=P.seed, start=from_stage1 if cfg2.init == "stage1" else from_warm())
     raise WeakmirError(f"unknown row {row!r}; use one of {', '.join(ROWS)}")
 
 
@@ -311,7 +328,7 @@ def _fit_apart(runner: StageRunner, P: MajlPreset, combo: str, jcf, full: list, 
              (f"{prefix}{row}_pe", jcf.pe, pe_step(cfg.pe_frames or None), replace(cfg, lr=pe_rate(P, combo, cfg, modules)), "pe"))
     for name, module, step, c, which in parts:
         _fit(runner, name, module, step, lambda: full, len(full), c, {"row": f"{row}_{which}", **(settings or {})},
-             module.kwargs(), start=start and start(which))
+             module.kwargs(), seed=P.seed, start=start and start(which))
 
 
 def th_name(th: float) -> str:
@@ -456,7 +473,6 @@ def experiment(preset: str, out, progress: bool = True, mir1k=None, sets=(), eng
     import pickle
 
     from ..data.sources import mir1k as mir1k_source
-    from ..data.synth.build import SynthConfig, build_corpus
     from ..files import atomic_write_bytes
     from .stages import fingerprint
 
@@ -475,12 +491,7 @@ def experiment(preset: str, out, progress: bool = True, mir1k=None, sets=(), eng
                                "Wavfile/ and PitchLabel/)")
         mir_note = f"MIR-1K not found at {mir1k_root}: the real-recordings part was skipped (give --mir1k DIR)"
         notice(mir_note)
-    build_corpus(out / "corpus" / "pop", SynthConfig(preset="pop", tracks=P.tracks, seconds=P.seconds, sample_rate=16000,
-                                                     seed=P.corpus_seed), progress=progress)
-    manifest = Manifest.read(out / "corpus" / "pop")
-    D = views(manifest, P.full, P.trim_intro)
-    if not D["test"] or not D["valid"]:
-        raise WeakmirError(f"{manifest.path}: no valid or test song; raise tracks (MAJL selects th on valid, scores on test)")
+    manifest, D = pop_corpus(P, out / "corpus" / "pop", progress)
     keys = {"synth": fingerprint(manifest.path)}
     if use_mir1k:
         mir1k_source.load(mir1k_root, out / "corpus" / "mir1k", progress=progress)
@@ -681,5 +692,5 @@ def experiment_page(r: dict):
     return page
 
 
-__all__ = ["METHOD", "ROWS", "OTHER_ROWS", "SUMMARY_ROWS", "MajlPreset", "Mir1kConfig", "recipe", "views", "make_jcf", "train_row", "warm_start", "pe_rate", "tasks_of",
+__all__ = ["METHOD", "ROWS", "OTHER_ROWS", "SUMMARY_ROWS", "MajlPreset", "Mir1kConfig", "recipe", "views", "pop_corpus", "make_jcf", "train_row", "warm_start", "pe_rate", "tasks_of",
            "run_task", "score", "overall", "crepe_scores", "score_jobs", "experiment", "tables"]

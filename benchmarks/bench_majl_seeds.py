@@ -1,0 +1,113 @@
+"""How far one run of the majl table can be trusted: its rows trained from several seeds, scored on the VALID songs.
+
+Prints one JSON object: per combination and row the valid SDR (dB) / GNSDR / RPA / RCA (%) of every seed (lists
+in ``seeds``' order), the mean and standard deviation of SDR and RPA, and per seed MAJL-Stage I minus naive joint learning (the comparison the
+paper's Table 5 makes). The seed is the recipe's ``seed`` (initialisation, crops, frames: ``weakmir experiment
+majl --set seed=K`` trains the same models); the corpus (``corpus_seed``) is one for all seeds. Only the valid
+songs are scored (the experiment chooses ``th`` on them; nothing here reads a test song).
+
+The quick recipe's ``pipeline,naive,stage1`` rows of ``UxC,UxH`` on 3 seeds take ~30 min on 2 cores (two
+one-thread worker processes); the checkpoints are kept under ``--out`` (default a temporary folder), and a
+second run with the same ``--out`` loads them instead of training.
+
+    python benchmarks/bench_majl_seeds.py [--preset quick] [--seeds 0,1,2] [--combos UxC,UxH]
+        [--rows pipeline,naive,stage1] [--out DIR] [--set key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+_STATE: dict = {}
+
+
+def _setup(out: str, preset: str, sets: tuple, seed: int):
+    """(P, D, runners) of one seed in this process (built once per process and seed)."""
+    from weakmir.data.manifest import Manifest
+    from weakmir.experiments import majl as E
+    from weakmir.experiments.stages import Engine, fingerprint
+
+    if seed not in _STATE:
+        P, resolved = E.recipe(preset, list(sets) + [f"seed={seed}"])
+        manifest = Manifest.read(Path(out) / "corpus" / "pop")
+        if "data" not in _STATE:
+            _STATE["data"] = E.views(manifest, P.full, P.trim_intro)
+        keys = {"synth": fingerprint(manifest.path)}
+        _STATE[seed] = (P, E.runners_for(Path(out) / f"seed{seed}", resolved, keys, lambda m: None, Engine(progress=False)))
+    P, runners = _STATE[seed]
+    return P, _STATE["data"], runners
+
+
+def _task(name: str, out: str, preset: str, sets: tuple):
+    """``seed{K}/{combo}/{row}``: train (or load) the row; a row (not a warm start) is scored on the valid songs."""
+    from weakmir.experiments import majl as E
+
+    where, combo, row = name.split("/")
+    P, D, runners = _setup(out, preset, sets, int(where[4:]))
+    model = E.run_task(f"{combo}/{row}", runners, P, D, None)
+    return None if row == "warm" else E.score(model, D["valid"])["overall"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="quick")
+    ap.add_argument("--seeds", default="0,1,2", help="comma-separated recipe seeds")
+    ap.add_argument("--combos", default="", help="comma-separated combinations (default: the recipe's)")
+    ap.add_argument("--rows", default="pipeline,naive,stage1", help="rows of the experiment's task list")
+    ap.add_argument("--out", default="", help="folder for the corpus and checkpoints (default: a temporary one)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--set", dest="sets", action="append", default=[], help="recipe override key=value")
+    a = ap.parse_args()
+
+    from weakmir.experiments import majl as E
+    from weakmir.experiments.stages import run_tasks
+
+    seeds = [int(s) for s in a.seeds.split(",") if s]
+    rows = [r for r in a.rows.split(",") if r]
+    P, _ = E.recipe(a.preset, a.sets)
+    combos = [c for c in a.combos.split(",") if c] or list(P.combos)
+    if "seed" in {s.split("=")[0] for s in a.sets}:
+        sys.exit("bench_majl_seeds: give the seeds with --seeds, not --set seed=...")
+    if unknown := [c for c in combos if c not in P.combos]:
+        sys.exit(f"bench_majl_seeds: combination(s) {', '.join(unknown)} not in the {a.preset} recipe's {list(P.combos)}")
+    tmp = tempfile.TemporaryDirectory() if not a.out else None
+    out = Path(a.out or tmp.name)
+    t0 = time.perf_counter()
+    _, D = E.pop_corpus(P, out / "corpus" / "pop", progress=False)
+    base = E.tasks_of(P, mir1k=False)  # the experiment's own graph: warm starts first, MAJL after Stage I
+    keep = {t: n for t, n in base.items() if t.split("/")[0] in combos and t.split("/")[1] in rows + ["warm"]}
+    if missing := [r for r in rows if not any(t.endswith(f"/{r}") for t in keep)]:
+        sys.exit(f"bench_majl_seeds: row(s) {', '.join(missing)} not among the recipe's tasks {sorted(set(t.split('/')[1] for t in base))}")
+    tasks = {f"seed{s}/{t}": tuple(f"seed{s}/{n}" for n in needs if n in keep) for s in seeds for t, needs in keep.items()}
+    for t, needs in tasks.items():
+        if any(n not in tasks for n in needs):
+            sys.exit(f"bench_majl_seeds: {t} needs {needs}; add that row to --rows")
+    done, failed = run_tasks(tasks, _task, (str(out), a.preset, tuple(a.sets)), a.workers, lambda m: print(m, file=sys.stderr))
+    for t in tasks:  # a task that failed in a worker (or with --workers 1): here
+        if t not in done:
+            done[t] = _task(t, str(out), a.preset, tuple(a.sets))
+    res: dict = {"preset": a.preset, "sets": a.sets, "split": "valid", "seeds": seeds, "valid_songs": [t.id for t in D["valid"]]}
+    for c in combos:  # {row: {metric: [per seed]}, mean / std of SDR and RPA}
+        res[c] = {r: {k: [round(float(done[f"seed{s}/{c}/{r}"][k]), 2) for s in seeds] for k in ("sdr", "gnsdr", "rpa", "rca")}
+                  for r in rows}
+        for v in res[c].values():
+            v.update({f"{k}_{f.__name__}": round(float(f(v[k])), 2) for k in ("sdr", "rpa") for f in (np.mean, np.std)})
+        if "stage1" in rows and "naive" in rows:
+            res[c]["stage1_minus_naive"] = {k: [round(x - y, 2) for x, y in zip(res[c]["stage1"][k], res[c]["naive"][k])]
+                                            for k in ("sdr", "rpa")}
+    res["seconds"] = round(time.perf_counter() - t0, 1)
+    res["failed_in_workers"] = failed
+    print(json.dumps(res))
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
