@@ -39,13 +39,14 @@ def test_train_majl_then_pitch(voice_corpus, tmp_path, capsys):
     full, single = _views(corpus)
     run = tmp_path / "run"
     assert main(["train", "majl", str(full), str(single), "-o", str(run), "--recipe", "tiny", "--set", "train.crops=8",
-                 "--quiet"]) == 0
+                 "--set", "seed=2", "--quiet"]) == 0
     r = json.loads((run / "results.json").read_text())
     s = r["summary"]
     assert s["tracks"]["full"] == 2 and s["tracks"]["stems"] + s["tracks"]["pitch"] >= 1
     assert s["rows"] == ["pipeline", "naive", "stage1", "majl"]
     assert set(s["scores"]) == {"pipeline", "naive", "stage1", "majl"}
     assert all(np.isfinite(v["sdr"]) and 0 <= v["rpa"] <= 100 for v in s["scores"].values())
+    assert r["recipe"]["seed"] == 2  # the resolved recipe, --set included, goes with the results
     assert r["recipe"]["th"] == 0.7 and (run / "report.html").exists() and (run / "metrics.csv").exists()
     for name in ("pipeline_mss", "pipeline_pe", "pipeline", "naive", "stage1", "majl"):
         assert (run / "checkpoints" / f"{name}.ckpt").exists()
