@@ -60,7 +60,8 @@ def main() -> None:
     ap.add_argument("--preset", default="quick")
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated recipe seeds")
     ap.add_argument("--combos", default="", help="comma-separated combinations (default: the recipe's)")
-    ap.add_argument("--rows", default="pipeline,naive,stage1", help="rows of the experiment's task list")
+    ap.add_argument("--rows", default="pipeline,naive,stage1",
+                    help="rows of the experiment's task list (a MAJL row trains the Stage I it starts from, unscored)")
     ap.add_argument("--out", default="", help="folder for the corpus and checkpoints (default: a temporary one)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--set", dest="sets", action="append", default=[], help="recipe override key=value")
@@ -82,13 +83,16 @@ def main() -> None:
     t0 = time.perf_counter()
     _, D = E.pop_corpus(P, out / "corpus" / "pop", progress=False)
     base = E.tasks_of(P, mir1k=False)  # the experiment's own graph: warm starts first, MAJL after Stage I
-    keep = {t: n for t, n in base.items() if t.split("/")[0] in combos and t.split("/")[1] in rows + ["warm"]}
-    if missing := [r for r in rows if not any(t.endswith(f"/{r}") for t in keep)]:
+    if missing := [r for r in rows if not any(t == f"{c}/{r}" for t in base for c in combos)]:
         sys.exit(f"bench_majl_seeds: row(s) {', '.join(missing)} not among the recipe's tasks {sorted(set(t.split('/')[1] for t in base))}")
-    tasks = {f"seed{s}/{t}": tuple(f"seed{s}/{n}" for n in needs if n in keep) for s in seeds for t, needs in keep.items()}
-    for t, needs in tasks.items():
-        if any(n not in tasks for n in needs):
-            sys.exit(f"bench_majl_seeds: {t} needs {needs}; add that row to --rows")
+    want = [f"{c}/{r}" for c in combos for r in rows if f"{c}/{r}" in base]  # later combinations have fewer rows
+    keep = set()
+    while want:  # the rows asked for and the tasks they need (a MAJL row's Stage I, the warm starts)
+        t = want.pop()
+        if t not in keep:
+            keep.add(t)
+            want.extend(base[t])
+    tasks = {f"seed{s}/{t}": tuple(f"seed{s}/{n}" for n in needs) for s in seeds for t, needs in base.items() if t in keep}
     done, failed = run_tasks(tasks, _task, (str(out), a.preset, tuple(a.sets)), a.workers, lambda m: print(m, file=sys.stderr))
     for t in tasks:  # a task that failed in a worker (or with --workers 1): here
         if t not in done:
@@ -96,10 +100,10 @@ def main() -> None:
     res: dict = {"preset": a.preset, "sets": a.sets, "split": "valid", "seeds": seeds, "valid_songs": [t.id for t in D["valid"]]}
     for c in combos:  # {row: {metric: [per seed]}, mean / std of SDR and RPA}
         res[c] = {r: {k: [round(float(done[f"seed{s}/{c}/{r}"][k]), 2) for s in seeds] for k in ("sdr", "gnsdr", "rpa", "rca")}
-                  for r in rows}
+                  for r in rows if f"seed{seeds[0]}/{c}/{r}" in done}
         for v in res[c].values():
             v.update({f"{k}_{f.__name__}": round(float(f(v[k])), 2) for k in ("sdr", "rpa") for f in (np.mean, np.std)})
-        if "stage1" in rows and "naive" in rows:
+        if "stage1" in res[c] and "naive" in res[c]:
             res[c]["stage1_minus_naive"] = {k: [round(x - y, 2) for x, y in zip(res[c]["stage1"][k], res[c]["naive"][k])]
                                             for k in ("sdr", "rpa")}
     res["seconds"] = round(time.perf_counter() - t0, 1)
