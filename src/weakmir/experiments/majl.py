@@ -693,4 +693,4 @@ def experiment_page(r: dict):
 
 
 __all__ = ["METHOD", "ROWS", "OTHER_ROWS", "SUMMARY_ROWS", "MajlPreset", "Mir1kConfig", "recipe", "views", "pop_corpus", "make_jcf", "train_row", "warm_start", "pe_rate", "tasks_of",
-           "run_task", "score", "overall", "crepe_scores", "score_jobs", "experiment", "tables"]
+           "run_task", "runners_for", "score", "overall", "crepe_scores", "score_jobs", "experiment", "tables"]
