@@ -208,10 +208,11 @@ def pe_rate(P: MajlPreset, combo: str, cfg: TrainConfig, modules: dict | None = 
 
 
 def _fit(runner: StageRunner, name: str, model, step, tracks, n_tracks: int, cfg: TrainConfig, settings: dict,
-         kwargs: dict, trains=None, also=None, seed: int = 0, start=None):
+         kwargs: dict, *, seed: int, trains=None, also=None, start=None):
     """Train ``model`` on crops of ``tracks()`` (called only when the stage is not already trained: pseudo
     labels are not recomputed for a checkpoint that exists); ``start(model)``, when given, sets the weights
-    training starts from (likewise only when the stage is trained)."""
+    training starts from (likewise only when the stage is trained). ``seed`` (the recipe's; no default, so
+    no stage trains from another seed than its row's) draws the crops, frames and dropout."""
     steps = cfg.steps(n_tracks)
     full = {"steps": steps, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": seed, "kwargs": kwargs,
             "lr_schedule": cfg.lr_schedule, **settings}
