@@ -1,8 +1,9 @@
 """How far one run of the majl table can be trusted: its rows trained from several seeds, scored on the VALID songs.
 
 Prints one JSON object: per combination and row the valid SDR (dB) / GNSDR / RPA / RCA (%) of every seed (lists
-in ``seeds``' order), the mean and standard deviation of SDR and RPA, and per seed MAJL-Stage I minus naive joint learning (the comparison the
-paper's Table 5 makes). The seed is the recipe's ``seed`` (initialisation, crops, frames: ``weakmir experiment
+in ``seeds``' order), the mean and standard deviation of SDR and RPA, and MAJL-Stage I minus naive joint learning and
+minus the pipeline (the comparisons the paper's Table 5 makes), paired by seed: per seed, mean, standard error and the
+seeds where Stage I is above. The seed is the recipe's ``seed`` (initialisation, crops, frames: ``weakmir experiment
 majl --set seed=K`` trains the same models); the corpus (``corpus_seed``) is one for all seeds. Only the valid
 songs are scored (the experiment chooses ``th`` on them; nothing here reads a test song).
 
@@ -55,6 +56,19 @@ def _task(name: str, out: str, preset: str, sets: tuple):
     return None if row == "warm" else E.score(model, D["valid"])["overall"]
 
 
+def paired(a: dict, b: dict) -> dict:
+    """Row ``a`` minus row ``b`` seed by seed, for SDR and RPA: the differences (lists in seed order), their mean,
+    standard error (sample std / sqrt(seeds); None for one seed) and the number of seeds where ``a`` is above."""
+    out: dict = {}
+    for k in ("sdr", "rpa"):
+        d = np.asarray(a[k], float) - np.asarray(b[k], float)
+        out[k] = [round(float(x), 2) for x in d]
+        out[f"{k}_mean"] = round(float(d.mean()), 2)
+        out[f"{k}_se"] = round(float(d.std(ddof=1) / np.sqrt(len(d))), 2) if len(d) > 1 else None
+        out[f"{k}_above"] = int((d > 0).sum())
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="quick")
@@ -104,9 +118,9 @@ def main() -> None:
                   for r in rows if f"seed{seeds[0]}/{c}/{r}" in done}
         for v in res[c].values():
             v.update({f"{k}_{f.__name__}": round(float(f(v[k])), 2) for k in ("sdr", "rpa") for f in (np.mean, np.std)})
-        if "stage1" in res[c] and "naive" in res[c]:
-            res[c]["stage1_minus_naive"] = {k: [round(x - y, 2) for x, y in zip(res[c]["stage1"][k], res[c]["naive"][k])]
-                                            for k in ("sdr", "rpa")}
+        for other in ("naive", "pipeline"):  # paired by seed: the comparisons of Table 5, and their standard errors
+            if "stage1" in res[c] and other in res[c]:
+                res[c][f"stage1_minus_{other}"] = paired(res[c]["stage1"], res[c][other])
     res["seconds"] = round(time.perf_counter() - t0, 1)
     res["failed_in_workers"] = failed
     print(json.dumps(res))
