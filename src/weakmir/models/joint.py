@@ -20,7 +20,7 @@
   eq. 9–13 and Adam 1e-3, the pooled version's weights stayed at 1.00 for every case after 300 steps;
   max + mean without the batch norm reached ω_mss 1.39 on case 3 after 300 steps (1.00 at 125); with
   it, 1.50 at 125 steps, case 1 at 1.03. In the quick recipe's 126-step Stage I, on fresh crops each step,
-  case 3's ω_mss reached 1.09 from scratch; from the recipe's shared warm start it stays within 0.02 of 1
+  case 3's ω_mss reached 1.09 from scratch; from the recipe's shared warm start it stays within 0.03 of 1
   for every case (README): in a CPU budget it barely moves. A per-frame DWM reading the maps re-centred on
   the label's peak and fitted first on the warm start's maps did reach Table 1's weights in budget, but
   Stage I with it, or with Table 1's weights set by hand, did not beat naive joint learning seed by seed
