@@ -22,7 +22,12 @@ Lightning gives, and how it is used here:
   every ``checkpoint_every`` optimiser steps and at the end, atomically. The
   same call after the process was killed resumes from it and ends with the
   weights an uninterrupted run ends with (bit-identical on CPU with a fixed
-  seed: ``tests/train/test_engine.py`` kills a run at a random step).
+  seed: ``tests/train/test_engine.py`` kills a run at a random step). With
+  several intra-op threads that holds only on an idle machine: beside a busy
+  process an X-UMX's weights came out different in their last bits in 2 of
+  8 *uninterrupted* two-thread runs, never with one thread
+  (``OMP_NUM_THREADS=1``), which is how ``tests/experiments/test_train.py``
+  compares a stopped and resumed run with a whole one.
   ``run_dir/logs/`` holds Lightning's CSV log (and TensorBoard's, when
   installed) of each attempt. Only rank 0 writes files.
 * **progress**: Lightning's progress bar with ``progress=True``.
