@@ -47,7 +47,8 @@ def test_train_majl_then_pitch(voice_corpus, tmp_path, capsys):
     assert set(s["scores"]) == {"pipeline", "naive", "stage1", "majl"}
     assert all(np.isfinite(v["sdr"]) and 0 <= v["rpa"] <= 100 for v in s["scores"].values())
     assert r["recipe"]["seed"] == 2  # the resolved recipe, --set included, goes with the results
-    assert r["recipe"]["th"] == 0.7 and (run / "report.html").exists() and (run / "metrics.csv").exists()
+    assert r["recipe"]["th"] == 0.7 and (run / "metrics.csv").exists()
+    assert "one run from seed 2" in (run / "report.html").read_text()  # the page says which seed drew its rows
     for name in ("pipeline_mss", "pipeline_pe", "pipeline", "naive", "stage1", "majl"):
         assert (run / "checkpoints" / f"{name}.ckpt").exists()
     curves = r["learning_curves"]
@@ -109,7 +110,8 @@ def test_tiny_experiment(tmp_path):
     assert set(T["figure6"]) == {"0.5", "0.7"} and T["figure5"]
     for name in ("pipeline_mss", "pipeline_pe", "naive", "stage1", "majl"):
         assert (out / "checkpoints" / "mir1k" / f"{name}.ckpt").exists()
-    assert (out / "report.html").exists() and "Figure 6" in (out / "report.html").read_text()
+    page = (out / "report.html").read_text()
+    assert "Figure 6" in page and "one run from seed 0" in page and "bench_majl_seeds.py" in page
     assert res["recipe"]["full"] == 2
     assert "weakmir experiment majl" in r.stdout
 

@@ -646,13 +646,21 @@ def _summary(T: dict, use_mir1k: bool) -> dict:
     return s
 
 
+def seed_note(seed: int) -> str:
+    """How to read a report whose rows are one run each: say the seed and where its spread is measured."""
+    return (f"Every row is one run from seed {seed}. A gap of a few tenths of a dB or a few points between two rows "
+            "can be the seed's: --set seed=K draws another run, and benchmarks/bench_majl_seeds.py trains the "
+            "pipeline, naive and Stage I rows from several seeds and prints their paired gaps (README: on the quick "
+            "budget Stage I and naive joint learning are level within them).")
+
+
 def experiment_page(r: dict):
     from ..report.figures import learning_curves, line_plot
     from ..report.page import Page
 
     s, T = r["summary"], r["tables"]
     page = Page("weakmir experiment majl", f"majl_wei2024 on {s['corpus']} ({s['seconds'] / 60:.1f} min). Test songs "
-                f"scored: SDR (BSS Eval v4 median), GNSDR (dB), RPA / RCA (%).")
+                f"scored: SDR (BSS Eval v4 median), GNSDR (dB), RPA / RCA (%). " + seed_note(r["recipe"]["seed"]))
     head = ["method", "SDR", "GNSDR", "RPA", "RCA"]
     for c, rows in T["combos"].items():
         body = [[NAMES[k], v["overall"]["sdr"], v["overall"]["gnsdr"], v["overall"]["rpa"], v["overall"]["rca"]]
@@ -694,4 +702,4 @@ def experiment_page(r: dict):
 
 
 __all__ = ["METHOD", "ROWS", "OTHER_ROWS", "SUMMARY_ROWS", "MajlPreset", "Mir1kConfig", "recipe", "views", "pop_corpus", "make_jcf", "train_row", "warm_start", "pe_rate", "tasks_of",
-           "run_task", "runners_for", "score", "overall", "crepe_scores", "score_jobs", "experiment", "tables"]
+           "run_task", "runners_for", "score", "overall", "crepe_scores", "score_jobs", "experiment", "tables", "seed_note"]

@@ -450,11 +450,13 @@ def _majl(paths, out, recipe: str, sets, engine: Engine | None, progress: bool, 
 def _majl_page(r: dict):
     from ..report.figures import learning_curves
     from ..report.page import Page
+    from .majl import seed_note
 
     s = r["summary"]
     page = Page("weakmir train majl", f"{s['combo'].replace('x', ' x ')} trained on {', '.join(s['manifests'])} "
                 f"(training tracks: {s['tracks']['full']} full, {s['tracks']['stems']} stems-only, "
-                f"{s['tracks']['pitch']} pitch-only), {s['seconds'] / 60:.1f} min." + (f" {s['note']}." if s.get("note") else ""))
+                f"{s['tracks']['pitch']} pitch-only), {s['seconds'] / 60:.1f} min." + (f" {s['note']}." if s.get("note") else "")
+                + " " + seed_note(r["recipe"]["seed"]))
     if s["scores"]:
         page.section(f"Scores on split {s['eval_split']} (SDR: BSS Eval v4 median, GNSDR dB, RPA / RCA %)").table(
             ["model", "SDR", "GNSDR", "RPA", "RCA"],
