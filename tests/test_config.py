@@ -5,11 +5,14 @@ import pytest
 
 from weakmir.config import apply_sets, available, from_dict, load_recipe, to_dict
 from weakmir.errors import WeakmirError
+from weakmir.experiments.majl import MajlPreset
 from weakmir.experiments.score_supervised import ScorePreset
 from weakmir.experiments.self_refine import ExperimentPreset
+from weakmir.experiments.weak_mic import WeakMicPreset
 
 
-@pytest.mark.parametrize("method,cls", [("self-refine", ExperimentPreset), ("score-supervised", ScorePreset)])
+@pytest.mark.parametrize("method,cls", [("self-refine", ExperimentPreset), ("score-supervised", ScorePreset),
+                                        ("weak-mic", WeakMicPreset), ("majl", MajlPreset)])
 def test_every_packaged_recipe_loads_and_round_trips(method, cls):
     assert available(method) == ["paper", "quick", "tiny"]
     for name in available(method):
