@@ -37,7 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import build, register
+from ..errors import WeakmirError
+from . import REGISTRY, build, register, registered
 
 
 @register("majl_dwm", "dynamic_weights")
@@ -71,6 +72,11 @@ class JointCascade(nn.Module):
     def __init__(self, mss: str = "unet_jansson", mss_kwargs: dict | None = None, pe: str = "crepe",
                  pe_kwargs: dict | None = None):
         super().__init__()
+        for part, name, role in (("mss", mss, "voice_separator"), ("pe", pe, "pitch_estimator")):
+            known = [n for n in registered() if REGISTRY[n].role == role]
+            if name in REGISTRY and REGISTRY[name].role != role:
+                raise WeakmirError(f"majl_jcf: {part} {name!r} is a {REGISTRY[name].role}; give a {role} "
+                                   f"({', '.join(known)})")
         self.mss_name, self.pe_name = mss, pe
         self.mss = build(mss, **(mss_kwargs or {}))
         self.pe = build(pe, **(pe_kwargs or {}))
