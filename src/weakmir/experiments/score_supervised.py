@@ -139,6 +139,7 @@ from ..data.scores import ScoreClips
 from ..errors import WeakmirError
 from ..files import atomic_write_json, check_output_folder
 from ..methods.score_supervised import ScoreConfig, Stages, data_weights, harmonic_activity
+from ..models import check_kwargs
 from ..metrics.separation import si_sdr
 from ..metrics.transcription import evaluate as note_scores
 from ..metrics.transcription import roll_to_notes
@@ -197,6 +198,8 @@ def recipe(name: str = "quick", sets=()) -> tuple:
     """``(ScorePreset, resolved dict)`` of the recipe ``name`` (a packaged preset or a YAML file) with the
     ``--set`` overrides ``sets``."""
     P, resolved, _ = load_recipe(ScorePreset, METHOD, name, sets)
+    for model in ("tcn_transcriptor", "tcn_separator", "tcn_classifier"):
+        check_kwargs(model, P.train.model, "recipe: train.model")
     return P, resolved
 
 

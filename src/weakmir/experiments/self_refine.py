@@ -32,6 +32,7 @@ from ..files import atomic_write_json, check_output_folder
 from ..infer.classify import classify
 from ..methods.self_refine import (RefineConfig, SeparatorConfig, mislabel_scores, relabel, train_classifier,
                                    train_separator)
+from ..models import check_kwargs
 from ..train.engine import global_rank
 from .stages import Engine, StageRunner, fingerprint
 
@@ -61,6 +62,7 @@ def recipe(name: str = "quick", sets=()) -> tuple:
     """``(ExperimentPreset, resolved dict)`` of the recipe ``name`` (a packaged preset or a YAML file) with
     the ``--set`` overrides ``sets``."""
     P, resolved, _ = load_recipe(ExperimentPreset, METHOD, name, sets)
+    check_kwargs(P.separator.model, P.separator.model_kwargs, "recipe: separator.model_kwargs")
     return P, resolved
 
 

@@ -8,6 +8,8 @@ what a checkpoint stores). Separators expose ``sample_rate``, ``sources`` and
 
 from __future__ import annotations
 
+import inspect
+
 from ..errors import WeakmirError
 
 REGISTRY: dict[str, type] = {}
@@ -49,3 +51,14 @@ def build(name: str, **kwargs):
         return REGISTRY[name](**kwargs)
     except TypeError as e:
         raise WeakmirError(f"model {name!r}: {e}") from e
+
+
+def check_kwargs(name: str, kwargs: dict, where: str) -> None:
+    """Refuse, without building anything, a model ``name`` that does not take every key of ``kwargs`` (a
+    recipe's model entry, checked before any work): a one-line error that starts with ``where``."""
+    if name not in registered():
+        raise WeakmirError(f"{where}: unknown model {name!r}; known: {', '.join(registered())}")
+    try:
+        inspect.signature(REGISTRY[name]).bind_partial(**kwargs)
+    except TypeError as e:
+        raise WeakmirError(f"{where}: model {name!r} {e}; see its keyword arguments in weakmir.models") from e
