@@ -64,7 +64,7 @@ from ..methods.majl import (Crops, TrainConfig, Trainable, decode, filtered, joi
                             pseudo_labels, run)
 from ..models import build
 from ..train import checkpoint
-from ..train.engine import global_rank
+from ..train.engine import check_lr_schedule, global_rank
 from .stages import Engine, StageRunner, run_tasks
 
 METHOD = "majl"
@@ -137,6 +137,9 @@ def recipe(name: str = "quick", sets=()) -> tuple:
             raise WeakmirError(f"recipe: module {k}: lr_scale {m['lr_scale']} must be > 0")
     if any(float(mods[c.split("x")[0]].get("lr_scale", 1.0)) != 1.0 for c in combos):
         raise WeakmirError("recipe: lr_scale is a PE module's (the separator trains at the row's lr)")
+    for key, cfg in (("train", P.train), ("stage2", P.stage2), ("mir1k.train", P.mir1k.train),
+                     ("mir1k.stage2", P.mir1k.stage2)):
+        check_lr_schedule(cfg.lr_schedule, f"recipe: {key}.lr_schedule")
     if not P.th_sweep or P.th not in P.th_sweep:
         raise WeakmirError(f"recipe: th {P.th} must be one of th_sweep {list(P.th_sweep)}")
     # build and run every combination once on 0.64 s of noise: a bad module entry fails here, not when its row

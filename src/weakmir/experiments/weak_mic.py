@@ -59,7 +59,7 @@ from ..errors import WeakmirError
 from ..files import atomic_write_json, check_output_folder
 from ..methods.weak_mic import (Bags, EmbeddingConfig, PairedBags, TagConfig, clip_features, embedding_data,
                                 labels_of, make_tagger, predict, pretrain_embedding, standardisation, train_tagger)
-from ..train.engine import global_rank
+from ..train.engine import check_lr_schedule, global_rank
 from .stages import Engine, StageRunner, fingerprint, run_tasks
 
 METHOD = "weak-mic"
@@ -106,6 +106,9 @@ class WeakMicPreset:
 def recipe(name: str = "quick", sets=()) -> tuple:
     """``(WeakMicPreset, resolved dict)`` of the recipe ``name`` with the ``--set`` overrides ``sets``."""
     P, resolved, _ = load_recipe(WeakMicPreset, METHOD, name, sets)
+    for key, schedule in (("tag.lr_schedule", P.tag.lr_schedule), ("ratio.mt_schedule", P.ratio.mt_schedule),
+                          ("ratio.att_schedule", P.ratio.att_schedule)):
+        check_lr_schedule(schedule, f"recipe: {key}")
     return P, resolved
 
 

@@ -171,13 +171,14 @@ def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int
     with the checkpoint. ``batch_size`` is global: it must divide by the number of processes.
     ``lr_schedule``: the learning rate per epoch, :func:`lr_factor` (``{"every": 30, "factor": 0.5}``
     halves it every 30 epochs; ``{"up": 10, "down": 50, "epochs": 100}`` ramps it up and down,
-    weak-mic_gururani_thesis Appendix A). ``keep_best`` (needs ``val_set``): the model ends with the
+    weak-mic_gururani_thesis Appendix A; any other key is an error, :func:`check_lr_schedule`). ``keep_best`` (needs ``val_set``): the model ends with the
     weights of the epoch with the lowest validation loss (kept in the resume checkpoint too).
     """
     if (lr_patience or stop_patience or keep_best) and val_set is None:
         raise WeakmirError("lr_patience / stop_patience / keep_best need a validation set (val_set)")
     if lr_schedule and lr_patience:
         raise WeakmirError("give lr_schedule or lr_patience, not both")
+    check_lr_schedule(lr_schedule, "lr_schedule")
     if max_steps < 1 or batch_size < 1 or checkpoint_every < 1:
         raise WeakmirError(f"max_steps {max_steps}, batch_size {batch_size} and checkpoint_every "
                            f"{checkpoint_every} must be positive")
@@ -342,6 +343,18 @@ def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int
     result.rank = int(trainer.global_rank)
     model.eval()
     return result
+
+
+LR_SCHEDULE_KEYS = ({"every", "factor"}, {"up", "down", "epochs"})
+
+
+def check_lr_schedule(schedule: dict, where: str) -> None:
+    """Refuse a ``schedule`` that is not one of :func:`lr_factor`'s two forms (a key outside the form's, or
+    ``factor`` without ``every``): a one-line error that starts with ``where``."""
+    keys = set(schedule or {})
+    if keys and not any(keys <= form for form in LR_SCHEDULE_KEYS) or ("factor" in keys and "every" not in keys):
+        raise WeakmirError(f"{where}: {dict(schedule)} is not a learning-rate schedule; give {{every: N, factor: F}} "
+                           "or {up: U, down: D, epochs: E}")
 
 
 def lr_factor(schedule: dict, epoch: float) -> float:
