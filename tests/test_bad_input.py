@@ -318,6 +318,8 @@ ROWS = [
      "experiment score-supervised --preset tiny --set train.model.chanels=3 -o {out} --quiet", "'chanels'"),
     ("experiment/weak-mic lr schedule key unknown",
      "experiment weak-mic --preset tiny --set ratio.mt_schedule.upp=3 -o {out} --quiet", "'upp'"),
+    ("experiment/majl no combination", "experiment majl --preset tiny --set combos=[] -o {out} --quiet",
+     "combos is empty"),
     ("experiment/majl module kwarg unknown",
      "experiment majl --preset tiny --set modules.H.kwargs.chanels=[4,4,4] -o {out} --quiet", "'chanels'"),
     ("experiment/--mir1k for another method", "experiment self-refine --preset tiny --mir1k {w}/emptydir -o {out} --quiet",

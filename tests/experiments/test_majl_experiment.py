@@ -361,11 +361,10 @@ def test_every_packaged_recipe_builds_each_of_its_combinations(name):
     on the PE's grid (CREPE 360 bins, HarmoF0 352)."""
     import torch
 
-    from weakmir.experiments.majl import make_jcf, recipe
+    from weakmir.experiments.majl import make_jcf, mir1k_combo, recipe
 
     P, _ = recipe(name)
-    mir1k = {**P.modules, **P.mir1k.modules}
-    combos = [(c, P.modules) for c in P.combos] + [(P.mir1k.combo or P.combos[0], mir1k)]
+    combos = [(c, P.modules) for c in P.combos] + [mir1k_combo(P)]
     mix = torch.randn(1, 10240) * 0.1
     for combo, modules in combos:
         jcf, kw = make_jcf(P, combo, modules)

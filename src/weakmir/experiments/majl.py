@@ -124,7 +124,10 @@ def recipe(name: str = "quick", sets=()) -> tuple:
     pitch estimator given as the separator — is a one-line error before any corpus is rendered. Torch's random
     state is left as it was."""
     P, resolved, _ = load_recipe(MajlPreset, METHOD, name, sets)
-    mods, combos = {**P.modules, **P.mir1k.modules}, P.combos + ((P.mir1k.combo,) if P.mir1k.combo else ())
+    if not P.combos:
+        raise WeakmirError("recipe: combos is empty; give at least one <MSS>x<PE>, e.g. [UxC]")
+    combo1k, mods = mir1k_combo(P)
+    combos = P.combos + (combo1k,)
     for c in combos:
         parts = c.split("x")
         if len(parts) != 2 or any(p not in mods for p in parts):
@@ -144,8 +147,7 @@ def recipe(name: str = "quick", sets=()) -> tuple:
         raise WeakmirError(f"recipe: th {P.th} must be one of th_sweep {list(P.th_sweep)}")
     # build and run every combination once on 0.64 s of noise: a bad module entry fails here, not when its row
     # starts training (hours into a paper run)
-    builds = [(c, P.modules, "") for c in P.combos]
-    builds += [(P.mir1k.combo or P.combos[0], mods, " (mir1k)")] if P.mir1k.enabled else []
+    builds = [(c, P.modules, "") for c in P.combos] + ([(combo1k, mods, " (mir1k)")] if P.mir1k.enabled else [])
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         for c, modules, where in builds:
             try:
@@ -156,6 +158,12 @@ def recipe(name: str = "quick", sets=()) -> tuple:
                 raise WeakmirError(f"recipe: combo {c}{where} ({parts}): {str(e).splitlines()[0]}; fix its module "
                                    "entries") from e
     return P, resolved
+
+
+def mir1k_combo(P: MajlPreset) -> tuple[str, dict]:
+    """The MIR-1K rows' combination (``mir1k.combo``, default the first of ``combos``) and their modules (the
+    preset's, ``mir1k.modules`` over them)."""
+    return P.mir1k.combo or P.combos[0], {**P.modules, **P.mir1k.modules}
 
 
 # -- data ------------------------------------------------------------------------------------------------
@@ -389,7 +397,7 @@ def run_task(task: str, runners: dict, P: MajlPreset, D: dict, figures: Path | N
     if where == "mir1k":
         extra = {"stems": D["stems"], "pitch": D["pitch"]} if P.mir1k.synth_extra else {"stems": [], "pitch": []}
         M = {"full": D["mir1k_train"]}
-        combo, modules = P.mir1k.combo or P.combos[0], {**P.modules, **P.mir1k.modules}
+        combo, modules = mir1k_combo(P)
         if row == "warm":
             return warm_start(runners["mir1k"], P, M, combo, P.mir1k.train, modules=modules)
         if row == "majl":
@@ -722,5 +730,5 @@ def experiment_page(r: dict):
     return page
 
 
-__all__ = ["METHOD", "ROWS", "OTHER_ROWS", "SUMMARY_ROWS", "MajlPreset", "Mir1kConfig", "recipe", "views", "pop_corpus", "make_jcf", "train_row", "warm_start", "pe_rate", "tasks_of",
+__all__ = ["METHOD", "ROWS", "OTHER_ROWS", "SUMMARY_ROWS", "MajlPreset", "Mir1kConfig", "recipe", "mir1k_combo", "views", "pop_corpus", "make_jcf", "train_row", "warm_start", "pe_rate", "tasks_of",
            "run_task", "runners_for", "score", "overall", "crepe_scores", "score_jobs", "experiment", "tables", "seed_note"]
