@@ -73,10 +73,9 @@ class JointCascade(nn.Module):
                  pe_kwargs: dict | None = None):
         super().__init__()
         for part, name, role in (("mss", mss, "voice_separator"), ("pe", pe, "pitch_estimator")):
-            known = [n for n in registered() if REGISTRY[n].role == role]
-            if name in REGISTRY and REGISTRY[name].role != role:
-                raise WeakmirError(f"majl_jcf: {part} {name!r} is a {REGISTRY[name].role}; give a {role} "
-                                   f"({', '.join(known)})")
+            if name in registered() and REGISTRY[name].role != role:
+                known = ", ".join(n for n in registered() if REGISTRY[n].role == role)
+                raise WeakmirError(f"majl_jcf: {part} {name!r} is a {REGISTRY[name].role}; give a {role} ({known})")
         self.mss_name, self.pe_name = mss, pe
         self.mss = build(mss, **(mss_kwargs or {}))
         self.pe = build(pe, **(pe_kwargs or {}))

@@ -352,7 +352,7 @@ def check_lr_schedule(schedule: dict, where: str) -> None:
     """Refuse a ``schedule`` that is not one of :func:`lr_factor`'s two forms (a key outside the form's, or
     ``factor`` without ``every``): a one-line error that starts with ``where``."""
     keys = set(schedule or {})
-    if keys and not any(keys <= form for form in LR_SCHEDULE_KEYS) or ("factor" in keys and "every" not in keys):
+    if (keys and not any(keys <= form for form in LR_SCHEDULE_KEYS)) or ("factor" in keys and "every" not in keys):
         raise WeakmirError(f"{where}: {dict(schedule)} is not a learning-rate schedule; give {{every: N, factor: F}} "
                            "or {up: U, down: D, epochs: E}")
 
