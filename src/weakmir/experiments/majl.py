@@ -37,7 +37,8 @@ row on :class:`weakmir.experiments.stages.StageRunner` and scores it.
   absent): Stage I on the training songs of the real clips (split by song; the loader's valid songs are tested as well: nothing is selected on MIR-1K), Stage II with the synth
   corpus's stems-only and pitch-only songs as the single-labelled data (we have no MUSDB18 / MIR-ST500
   audio here); scored on MIR-1K's test songs; ``DIR/checkpoints/mir1k/{pipeline_mss,pipeline_pe,naive,
-  stage1,majl}.ckpt`` (and ``pipeline.ckpt``, the cascade ``weakmir pitch`` reads).
+  stage1,majl}.ckpt`` (and ``pipeline.ckpt``, the cascade; ``weakmir pitch`` reads the cascades and
+  ``pipeline_pe``, ``weakmir separate`` the cascades' voice and ``pipeline_mss``).
 
 ``DIR/results.json`` ``summary``: ``sdr_pipeline``, ``sdr_naive``, ``sdr_stage1``, ``sdr_majl``, ``rpa_*`` the
 same, ``rpa_crepe_on_separated``, and the same keys under ``summary.mir1k``; ``DIR/report.html``.

@@ -27,7 +27,8 @@ checkpoints every N steps), from the same recipes, on any manifest:
   the single-labelled ones, pseudo-labelled by Stage I (the recipe's ``th``), when there are any. The
   modules are the recipe's first ``combos``. Scored on the fully labelled tracks of split test (else
   valid): SDR, GNSDR, RPA, RCA. ``RUN/checkpoints/{pipeline_mss,pipeline_pe,pipeline,naive,stage1,majl}.ckpt``
-  (``pipeline``, ``naive``, ``stage1``, ``majl``: ``weakmir pitch`` reads them).
+  (``pipeline``, ``naive``, ``stage1``, ``majl``: ``weakmir pitch`` reads them, and ``pipeline_pe``;
+  ``weakmir separate`` reads their voice and ``pipeline_mss``).
 
 The manifest is checked for the method before any work. Writes ``RUN/results.json`` (``summary``, the
 resolved ``recipe``, the tables on the manifest's ``test`` split, else ``valid``), ``RUN/metrics.csv``

@@ -2,8 +2,12 @@
 
     r = pitch_file(jcf, "song.wav", "out/song")
     # out/song/f0.csv       time_s, f0_hz (0 = unvoiced), confidence  (one row per 20-ms frame)
-    # out/song/vocals.wav   the separated voice (16 kHz mono), MAJL checkpoints only
+    # out/song/vocals.wav   the separated voice (16 kHz mono), majl_jcf checkpoints only
     # out/song/f0.png       the f0 over the spectrogram of the mixture
+
+The model is a ``majl_jcf`` (``voice_pitch``: the voice is separated, then tracked) or a MAJL PE module on
+its own (``pitch_estimator``, e.g. a pipeline's ``pipeline_pe.ckpt``: the file is tracked as it is, as a
+clean voice — how that module was trained; :class:`OnInput`).
 
 A file is read mono at 16 kHz (the models' rate) and run in chunks of ``chunk_seconds`` with one second
 of context on each side (:func:`run`), so memory is bounded whatever the length.
@@ -23,10 +27,49 @@ import numpy as np
 import torch
 
 from ..audio.io import load, save
+from ..errors import WeakmirError
 from ..files import atomic_write_bytes, atomic_write_text
 
 SAMPLE_RATE, HOP = 16000, 320
 OUTPUTS = ("f0.csv", "f0.png")
+ROLES = ("voice_pitch", "pitch_estimator")  # the checkpoints weakmir pitch reads
+
+
+class OnInput(torch.nn.Module):
+    """A PE module reading its input as the voice (no separation), with the ``majl_jcf`` forward that
+    :func:`run` takes; its magnitude is the MSS modules' STFT (Hann 2048, hop 320).
+
+    Shape: ``forward(mix (B, L)) -> {"wave": (B, L) the input, "pitch": (B, T, N)}``, ``T = L // 320 + 1``.
+    """
+
+    def __init__(self, pe: torch.nn.Module):
+        super().__init__()
+        self.pe = pe
+        self.sample_rate, self.hop_length = pe.sample_rate, pe.hop_length
+
+    @property
+    def grid(self):
+        return self.pe.grid
+
+    def forward(self, mix: torch.Tensor) -> dict:
+        from ..audio.spectral import stft
+        from ..models.voice_sep import N_FFT
+
+        return {"wave": mix, "pitch": self.pe(mix, stft(mix, N_FFT, self.hop_length).abs())}
+
+
+def as_tracker(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` as :func:`run` takes it: a ``majl_jcf`` as it is, a ``pitch_estimator`` in
+    :class:`OnInput` (eval mode)."""
+    role = getattr(model, "role", None)
+    if role not in ROLES:
+        raise WeakmirError(f"a {role} model does not track pitch; give one of {', '.join(ROLES)}")
+    return model if role == "voice_pitch" else OnInput(model).eval()
+
+
+def outputs(model) -> tuple[str, ...]:
+    """The files :func:`pitch_file` writes per input for ``model`` (a checkpoint's model or ``"crepe"``)."""
+    return (*OUTPUTS, "vocals.wav") if getattr(model, "role", None) == "voice_pitch" else OUTPUTS
 
 
 @torch.no_grad()
@@ -76,7 +119,8 @@ def _figure(mix: np.ndarray, f0: np.ndarray, title: str) -> bytes:
 
 
 def pitch_file(model, path, out_dir, chunk_seconds: float = 10.0, threshold: float = 0.5, crepe_model: str = "tiny") -> dict:
-    """f0 (and voice) of one file into ``out_dir`` (module docstring). ``model``: a ``majl_jcf`` or ``"crepe"``.
+    """f0 (and voice) of one file into ``out_dir`` (module docstring). ``model``: a ``majl_jcf``, a
+    ``pitch_estimator`` or ``"crepe"``.
 
     Returns ``{"frames": T, "voiced": fraction, "files": [...]}``.
     """
@@ -93,18 +137,21 @@ def pitch_file(model, path, out_dir, chunk_seconds: float = 10.0, threshold: flo
         f0 = np.where(conf >= threshold, f0, 0.0)
         title = f"{Path(path).name}: torchcrepe {crepe_model} (pretrained)"
     else:
-        r = run(model, mix, chunk_seconds)
+        separates = model.role == "voice_pitch"
+        r = run(as_tracker(model), mix, chunk_seconds)
         probs = torch.from_numpy(r["pitch"])
         f0_t, _ = decode(probs, model.grid, threshold, viterbi=True)
         f0, conf = f0_t.numpy(), probs.max(-1).values.numpy()
         times = np.arange(len(f0)) * HOP / SAMPLE_RATE
-        save(out_dir / "vocals.wav", r["wave"][None], SAMPLE_RATE)
-        files.append("vocals.wav")
-        title = f"{Path(path).name}: {model.mss_name} + {model.pe_name}"
+        if separates:
+            save(out_dir / "vocals.wav", r["wave"][None], SAMPLE_RATE)
+            files.append("vocals.wav")
+        title = (f"{Path(path).name}: {model.mss_name} + {model.pe_name}" if separates
+                 else f"{Path(path).name}: {model.registry_name} on the input as it is")
     write_f0_csv(out_dir / "f0.csv", times, f0, conf)
     atomic_write_bytes(out_dir / "f0.png", _figure(mix, f0, title))
     return {"frames": int(len(f0)), "voiced": float(np.mean(f0 > 0)) if len(f0) else 0.0,
             "files": ["f0.csv", "f0.png", *files]}
 
 
-__all__ = ["OUTPUTS", "run", "write_f0_csv", "pitch_file"]
+__all__ = ["OUTPUTS", "ROLES", "OnInput", "as_tracker", "outputs", "run", "write_f0_csv", "pitch_file"]

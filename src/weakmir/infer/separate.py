@@ -14,6 +14,10 @@ streams: it reads chunk by chunk with soundfile and writes each source
 incrementally to a temporary file renamed at the end, so peak memory depends
 on the chunk size, not on the file's length.
 
+A MAJL voice separator (``voice_separator``, e.g. a pipeline's ``pipeline_mss.ckpt``, or the MSS module
+of a ``majl_jcf`` checkpoint) separates through :class:`VoiceAndRest`: ``vocals`` (its estimate) and
+``accompaniment`` (the mixture minus it), mono at 16 kHz (:func:`as_separator`).
+
 Shapes: mixture ``(channels, time)`` -> sources ``(sources, channels, time)``.
 """
 
@@ -30,6 +34,42 @@ import torch
 from ..audio.io import DECODE_ERRORS, decode_error, resample, to_channels
 from ..errors import AudioError, WeakmirError
 from ..files import atomic_path
+
+
+class VoiceAndRest(torch.nn.Module):
+    """A voice separator as a two-source separator: ``vocals`` (its estimate) and ``accompaniment`` (the
+    mixture minus the estimate, so the two sum to the input), mono at the separator's rate. Chunks run with
+    one second of context (``receptive_field``), as :func:`weakmir.infer.pitch.run` runs a ``majl_jcf``.
+
+    Shape: ``forward(mix (B, 1, L)) -> (B, 2, 1, L)``.
+    """
+
+    sources = ("vocals", "accompaniment")
+    audio_channels = 1
+
+    def __init__(self, mss: torch.nn.Module):
+        super().__init__()
+        self.mss = mss
+        self.sample_rate, self.stride = mss.sample_rate, mss.hop_length
+        self.receptive_field = mss.sample_rate
+
+    def forward(self, mix: torch.Tensor) -> torch.Tensor:
+        voice = self.mss(mix[:, 0])["wave"][:, None]  # (B, 1, L)
+        return torch.stack([voice, mix - voice], dim=1)
+
+
+ROLES = ("separator", "voice_separator", "voice_pitch")  # the checkpoints weakmir separate reads
+
+
+def as_separator(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` as :func:`separate_file` runs it: a ``separator`` as it is, a ``voice_separator`` or the
+    MSS module of a ``voice_pitch`` (``majl_jcf``) in :class:`VoiceAndRest`, in eval mode."""
+    role = getattr(model, "role", None)
+    if role not in ROLES:
+        raise WeakmirError(f"a {role} model does not separate; give one of {', '.join(ROLES)}")
+    if role == "separator":
+        return model
+    return VoiceAndRest(model.mss if role == "voice_pitch" else model).eval()
 
 
 def _weights(n: int, overlap: int, first: bool, last: bool) -> np.ndarray:

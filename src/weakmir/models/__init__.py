@@ -21,9 +21,10 @@ ROLES = ("separator", "transcriptor", "classifier", "tagger", "mil_head", "embed
 
 def register(name: str, role: str):
     """Register a model class under ``name`` with its ``role`` (one of :data:`ROLES`: what the
-    inference verbs accept it for: ``weakmir separate`` a separator, ``weakmir transcribe`` a
+    inference verbs accept it for: ``weakmir separate`` a separator, a voice_separator or a
+    voice_pitch, ``weakmir pitch`` a voice_pitch or a pitch_estimator, ``weakmir transcribe`` a
     transcriptor, ``weakmir tag`` a tagger, ``weakmir features`` an embedding; a ``mil_head`` lives
-    inside a tagger)."""
+    inside a tagger, ``dynamic_weights`` weight MAJL's training losses)."""
     if role not in ROLES:
         raise ValueError(f"model {name!r}: role {role!r} is not one of {ROLES}")
 
