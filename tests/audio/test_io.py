@@ -45,6 +45,22 @@ def test_resample_and_channels(tmp_path):
         io.to_channels(np.ones((6, 5), np.float32), 2)
 
 
+@pytest.mark.parametrize("sr", [44100, 16000])
+def test_load_mono_streams_what_load_reads_whole(tmp_path, rng, sr):
+    x = (0.2 * rng.standard_normal((2, 7 * sr + 11))).astype(np.float32)
+    p = io.save(tmp_path / "s.flac", x, sr)
+    whole = io.load(p, sample_rate=16000, channels=1)[0][0]
+    got = io.load_mono(p, 16000, block_seconds=0.9)  # 8 blocks
+    assert got.dtype == np.float32 and got.shape == whole.shape
+    assert np.abs(got - whole).max() < 1e-6
+    x[1, 3 * sr] = np.nan
+    import soundfile as sf
+
+    sf.write(tmp_path / "n.wav", x.T, sr, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"n\.wav: contains NaN"):
+        io.load_mono(tmp_path / "n.wav", 16000, block_seconds=0.9)
+
+
 def test_missing_corrupt_nan(tmp_path):
     with pytest.raises(AudioError, match=r"nope\.wav: no such audio file"):
         io.load(tmp_path / "nope.wav")

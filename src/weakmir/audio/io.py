@@ -40,14 +40,18 @@ def decode_error(path, e: Exception, at: float | None = None) -> AudioError:
                       "wav or flac")
 
 
-def info(path: str | os.PathLike) -> tuple[int, int, int]:
-    """Return ``(sample_rate, channels, frames)`` without reading samples."""
-    path = Path(path)
+def _opened(path: Path, how=sf.info):
+    """``how(path)`` (``sf.info`` or ``sf.SoundFile``) of an existing file, or the one-line decode error."""
     _check_exists(path)
     try:
-        i = sf.info(str(path))
+        return how(str(path))
     except DECODE_ERRORS as e:
         raise decode_error(path, e) from e
+
+
+def info(path: str | os.PathLike) -> tuple[int, int, int]:
+    """Return ``(sample_rate, channels, frames)`` without reading samples."""
+    i = _opened(Path(path))
     return int(i.samplerate), int(i.channels), int(i.frames)
 
 
@@ -139,6 +143,37 @@ def load(
     if channels is not None:
         x = to_channels(x, channels, path=path)
     return x, int(sr)
+
+
+def load_mono(path: str | os.PathLike, sample_rate: int, block_seconds: float = 30.0) -> np.ndarray:
+    """Read a whole file as mono at ``sample_rate``, streaming: ``block_seconds`` at a time are averaged to
+    mono and resampled (a soxr VHQ stream, as :func:`resample`), so only the mono result is ever whole.
+    :func:`load` holds the file's own rate and channels twice over (a 30-minute 44.1 kHz stereo file: ~1.3
+    GB); the result is :func:`load`'s ``(path, sample_rate, 1)`` up to float rounding.
+
+    Shape: ``-> (time,)`` float32.
+    """
+    path = Path(path)
+    with _opened(path, sf.SoundFile) as f:
+        sr_in, total = int(f.samplerate), int(f.frames)
+        if total == 0:
+            raise AudioError(f"{path}: holds no samples; re-export it")
+        stream = soxr.ResampleStream(sr_in, sample_rate, 1, dtype="float32", quality="VHQ") if sr_in != sample_rate else None
+        out = np.empty(int(np.ceil(total * sample_rate / sr_in)) + 64, np.float32)
+        n, block = 0, max(int(block_seconds * sr_in), 1)
+        while True:
+            at = f.tell()
+            try:
+                data = f.read(block, dtype="float32", always_2d=True)
+            except DECODE_ERRORS as e:
+                raise decode_error(path, e, at=at / sr_in) from e
+            last = f.tell() >= total or len(data) == 0
+            mono = _finite(data, path).mean(axis=1, dtype=np.float32)
+            y = stream.resample_chunk(mono, last=last) if stream is not None else mono
+            out[n:n + len(y)] = y
+            n += len(y)
+            if last:
+                return out[:n]
 
 
 def read_segment(path: str | os.PathLike, start: int, frames: int) -> np.ndarray:

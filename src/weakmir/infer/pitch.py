@@ -26,13 +26,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..audio.io import load, save
+from ..audio.io import load_mono, save
 from ..errors import WeakmirError
 from ..files import atomic_write_bytes, atomic_write_text
 
 SAMPLE_RATE, HOP = 16000, 320
 OUTPUTS = ("f0.csv", "f0.png")
 ROLES = ("voice_pitch", "pitch_estimator")  # the checkpoints weakmir pitch reads
+FIGURE_FMAX, FIGURE_COLUMNS = 2000.0, 2000  # f0.png: the spectrogram up to 2 kHz, at most 2000 columns
 
 
 class OnInput(torch.nn.Module):
@@ -110,12 +111,46 @@ def write_f0_csv(path, times, f0, confidence) -> Path:
     return atomic_write_text(path, buf.getvalue())
 
 
-def _figure(mix: np.ndarray, f0: np.ndarray, title: str) -> bytes:
+def display_magnitude(mix: np.ndarray, fmax: float = FIGURE_FMAX, columns: int = FIGURE_COLUMNS,
+                      block_seconds: float = 60.0) -> tuple[np.ndarray, int]:
+    """The magnitude spectrogram a figure shows, in memory bounded whatever the length: the MSS modules'
+    STFT (Hann 2048, hop 320) up to ``fmax`` Hz, its frames max-pooled in groups of ``k`` so that at most
+    ``columns`` remain (a figure is ~1000 pixels wide), computed ``block_seconds`` at a time (with 4 hops
+    of context, so every frame is the whole-signal STFT's). A 10-minute file's full spectrogram took 2.5 GB
+    in the figure alone.
+
+    Shape: ``mix (L,)`` -> ``((bins, ceil(T / k)) float32, k)``, ``T = L // 320 + 1``, ``bins`` the STFT bins
+    at or below ``fmax``.
+    """
     from ..audio.spectral import stft
+    from ..models.voice_sep import N_FFT
+
+    L, T = len(mix), len(mix) // HOP + 1
+    bins = int(fmax / (SAMPLE_RATE / N_FFT)) + 1
+    k = -(-T // columns)
+    block = max(int(block_seconds * SAMPLE_RATE / HOP) // k, 1) * k  # frames per block, a multiple of k
+    ctx = 4 * HOP  # >= N_FFT // 2 and on the hop grid
+    x = torch.from_numpy(np.asarray(mix, np.float32))
+    out = []
+    for f0 in range(0, T, block):
+        f1 = min(f0 + block, T)
+        a, b = max(f0 * HOP - ctx, 0), min((f1 - 1) * HOP + ctx + 1, L)
+        mag = stft(x[a:b], N_FFT, HOP)[:bins].abs()  # (bins, frames of the segment)
+        first = (f0 * HOP - a) // HOP
+        mag = mag[:, first:first + (f1 - f0)]
+        pad = (-mag.shape[1]) % k
+        if pad:
+            mag = torch.nn.functional.pad(mag, (0, pad))
+        out.append(mag.reshape(bins, -1, k).amax(-1))
+    return torch.cat(out, dim=1).numpy(), k
+
+
+def _figure(mix: np.ndarray, f0: np.ndarray, title: str) -> bytes:
+    from ..models.voice_sep import N_FFT
     from ..report.figures import pitch_over_spectrogram
 
-    mag = stft(torch.from_numpy(mix), 2048, HOP).abs().numpy()
-    return pitch_over_spectrogram(mag, f0, SAMPLE_RATE, HOP, title)
+    mag, k = display_magnitude(mix)
+    return pitch_over_spectrogram(mag, f0, SAMPLE_RATE, HOP, title, fmax=FIGURE_FMAX, n_fft=N_FFT, pooled=k)
 
 
 def pitch_file(model, path, out_dir, chunk_seconds: float = 10.0, threshold: float = 0.5, crepe_model: str = "tiny") -> dict:
@@ -127,8 +162,7 @@ def pitch_file(model, path, out_dir, chunk_seconds: float = 10.0, threshold: flo
     from ..models.pitch_nets import decode
 
     out_dir = Path(out_dir)
-    x, _ = load(path, SAMPLE_RATE, 1)
-    mix = x[0]
+    mix = load_mono(path, SAMPLE_RATE)
     files = []
     if isinstance(model, str):
         from ..audio.crepe import track_f0
@@ -154,4 +188,5 @@ def pitch_file(model, path, out_dir, chunk_seconds: float = 10.0, threshold: flo
             "files": ["f0.csv", "f0.png", *files]}
 
 
-__all__ = ["OUTPUTS", "ROLES", "OnInput", "as_tracker", "outputs", "run", "write_f0_csv", "pitch_file"]
+__all__ = ["OUTPUTS", "ROLES", "OnInput", "as_tracker", "outputs", "run", "write_f0_csv", "display_magnitude",
+           "pitch_file"]

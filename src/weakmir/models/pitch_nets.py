@@ -73,16 +73,20 @@ def viterbi_bins(probs: np.ndarray, band: int = 12) -> np.ndarray:
 
     Shape: ``(T, N)`` -> ``(T,)`` int.
     """
-    p = np.asarray(probs, dtype=np.float64)
+    p = np.asarray(probs)
     T, N = p.shape
     if T == 0:
         return np.zeros(0, np.int64)
-    logobs = np.log(p / np.maximum(p.sum(-1, keepdims=True), 1e-12) + 1e-12)
+
+    def logobs(t: int) -> np.ndarray:  # one frame at a time, in float64: a (T, N) float64 copy was 17 MB a minute
+        q = p[t].astype(np.float64)
+        return np.log(q / max(q.sum(), 1e-12) + 1e-12)
+
     d = np.arange(-band + 1, band)
     w = (band - np.abs(d)).astype(np.float64)
     logw = np.log(w / w.sum())
-    score = logobs[0].copy()
-    back = np.zeros((T, N), np.int32)
+    score = logobs(0)
+    back = np.zeros((T, N), np.int16 if N < 2 ** 15 else np.int64)
     idx = np.arange(N)
     padded = np.full(N + 2 * (band - 1), -np.inf)
     for t in range(1, T):
@@ -91,7 +95,7 @@ def viterbi_bins(probs: np.ndarray, band: int = 12) -> np.ndarray:
         cand = np.lib.stride_tricks.sliding_window_view(padded, len(d))[:, ::-1] + logw
         k = cand.argmax(1)
         back[t] = idx - d[k]
-        score = cand[idx, k] + logobs[t]
+        score = cand[idx, k] + logobs(t)
     path = np.zeros(T, np.int64)
     path[-1] = int(score.argmax())
     for t in range(T - 1, 0, -1):

@@ -207,16 +207,24 @@ def line_plot(x, series: dict, xlabel: str, ylabel: str, title: str) -> bytes:
 
 
 def pitch_over_spectrogram(mag: np.ndarray, f0: np.ndarray, sample_rate: int, hop_length: int, title: str,
-                           fmax: float = 2000.0) -> bytes:
+                           fmax: float = 2000.0, n_fft: int | None = None, pooled: int = 1) -> bytes:
     """A magnitude spectrogram ``(freq, frames)`` in dB with an f0 track ``(frames,)`` Hz (0 = unvoiced,
-    not drawn) over it."""
+    not drawn) over it, shown up to ``fmax``.
+
+    ``mag`` holds the STFT's bins from 0 Hz: all ``n_fft // 2 + 1`` of them (``n_fft`` None), or the first
+    ones of an ``n_fft``-point STFT; each column is ``pooled`` frames of the f0's hop (a long file's
+    columns pooled, :func:`weakmir.infer.pitch.display_magnitude`). Rows above ``fmax`` are not drawn.
+    """
     plt = _plt()
-    mag = np.asarray(mag, dtype=float)
+    mag = np.asarray(mag, dtype=np.float32)
+    n_fft = 2 * (mag.shape[0] - 1) if n_fft is None else int(n_fft)
+    bin_hz = sample_rate / n_fft
+    mag = mag[: min(mag.shape[0], int(fmax / bin_hz) + 2)]  # one row past fmax, so the image reaches it
     F, T = mag.shape
     fig, ax = plt.subplots(figsize=(7.0, 3.0))
     db = 20 * np.log10(np.maximum(mag, 1e-6))
     ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=db.max() - 80, vmax=db.max(), interpolation="nearest",
-              extent=(0, T * hop_length / sample_rate, 0, sample_rate / 2))
+              extent=(0, T * pooled * hop_length / sample_rate, -bin_hz / 2, (F - 0.5) * bin_hz))
     t = np.arange(len(f0)) * hop_length / sample_rate
     ax.plot(t, np.where(np.asarray(f0) > 0, f0, np.nan), color="cyan", lw=1.2, label="f0")
     ax.set_ylim(0, fmax)

@@ -1,13 +1,16 @@
-"""weakmir pitch with a PE module on its own (a MAJL pipeline's pipeline_pe.ckpt): the file is tracked as it is."""
+"""weakmir pitch: a PE module on its own (a MAJL pipeline's pipeline_pe.ckpt) tracks the file as it is; the
+figure's spectrogram is computed in bounded memory and equals the whole-signal STFT's, pooled."""
 
 import csv
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
 from weakmir.cli import main
-from weakmir.infer.pitch import OnInput
+from weakmir.audio.spectral import stft
+from weakmir.infer.pitch import OnInput, display_magnitude
 from weakmir.models import build
 from weakmir.models.pitch_nets import HARMOF0_BINS
 from weakmir.train import checkpoint
@@ -43,3 +46,15 @@ def test_on_input_feeds_the_pe_the_mss_modules_spectrum():
         want = jcf.pitch_of(x)
     assert got["pitch"].shape == (1, 6400 // 320 + 1, HARMOF0_BINS) and torch.equal(got["wave"], x)
     assert torch.allclose(got["pitch"], want)
+
+
+@pytest.mark.parametrize("columns", [50, 10_000])
+def test_the_figures_spectrogram_is_the_whole_signals_pooled_block_by_block(columns):
+    rng = np.random.default_rng(0)
+    mix = (0.1 * rng.standard_normal(7 * 16000 + 123)).astype(np.float32)
+    got, k = display_magnitude(mix, fmax=2000.0, columns=columns, block_seconds=1.3)  # several blocks
+    whole = stft(torch.from_numpy(mix), 2048, 320)[: int(2000 / 7.8125) + 1].abs()  # (257, 351)
+    T = whole.shape[1]
+    assert k == max(1, -(-T // columns)) and got.shape == (257, -(-T // k)) and got.shape[1] <= columns
+    want = torch.nn.functional.pad(whole, (0, (-T) % k)).reshape(257, -1, k).amax(-1).numpy()
+    assert np.abs(got - want).max() < 1e-4 * np.abs(want).max()
