@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..audio.io import load
+from ..audio.io import load_mono
 from ..data.features import SUFFIXES, fit_instances, read_features
 from ..errors import WeakmirError
 from ..files import atomic_write_bytes, atomic_write_text
@@ -49,8 +49,7 @@ def embed_file(embedding, path) -> np.ndarray:
     """``(n, dim)`` features of an audio file (mono, 16 kHz, non-overlapping 0.96 s instances)."""
     from ..models.embedding import SAMPLE_RATE, embed_audio
 
-    x, _ = load(path, SAMPLE_RATE, 1)
-    return embed_audio(embedding, x[0])
+    return embed_audio(embedding, load_mono(path, SAMPLE_RATE))
 
 
 def tag_features(tagger, feats: np.ndarray) -> dict:
@@ -108,7 +107,7 @@ def tag_file(tagger, path, out_dir, threshold: float = 0.5) -> dict:
         show = [k for k, p in enumerate(clip) if p >= threshold] or list(np.argsort(-clip)[:3])
         audio = None
         if path.suffix not in SUFFIXES:
-            audio = load(path, SAMPLE_RATE, 1)[0][0]
+            audio = load_mono(path, SAMPLE_RATE)
         png = attention_map(r["attention"][:, show], [classes[k] for k in show], audio, SAMPLE_RATE,
                             f"{path.name}: attention over instances")
         atomic_write_bytes(out_dir / "attention.png", png)

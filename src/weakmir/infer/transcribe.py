@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..audio.io import load
+from ..audio.io import load_mono
 from ..errors import WeakmirError
 from ..files import atomic_path, atomic_write_bytes
 
@@ -60,8 +60,7 @@ def transcribe_file(model, path, out_dir, threshold: float = 0.5, min_frames: in
 
     if not hasattr(model, "transcribe"):
         raise WeakmirError(f"{type(model).__name__} is not a transcriptor; pass a tcn_transcriptor checkpoint")
-    x, _ = load(path, sample_rate=model.sample_rate)
-    probs = transcribe_array(model, x, device)
+    probs = transcribe_array(model, load_mono(path, model.sample_rate)[None], device)  # read mono, streaming
     fps = model.sample_rate / model.hop_length
     notes = {name: roll_to_notes(probs[i], fps, threshold, min_frames) for i, name in enumerate(model.instruments)}
     out_dir = Path(out_dir)
