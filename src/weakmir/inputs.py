@@ -20,6 +20,7 @@ output folder                 :func:`output_folder`      a file, not writable, a
                                                          overwrite an input (unless ``overwrite``)
 output names                  :func:`output_names`       two inputs that would write one output folder
 numeric option                :func:`number`             outside its range
+torch device                  :func:`device`             unknown, or not on this machine
 ============================  =========================  ==============================================
 
 Every function raises :class:`~weakmir.errors.WeakmirError` (the CLI prints ``weakmir: error: ...`` and
@@ -83,6 +84,29 @@ def output_names(paths: Iterable, name: Callable[[Path], str], option: str = "-o
     return seen
 
 
+def device(value: str, option: str = "--device") -> str:
+    """A torch device this machine has (``cpu``, ``cuda``, ``cuda:1``, ``mps``): an unknown name, or a
+    device this torch build or machine lacks, is refused before any work (torch's own error came after the
+    output folder was made, as a traceback)."""
+    if value == "cpu":
+        return value
+    import torch
+
+    try:
+        d = torch.device(value)
+    except RuntimeError:
+        raise WeakmirError(f"{option} {value}: not a torch device; give cpu, cuda, cuda:N or mps") from None
+    have = {"cpu": lambda: True, "cuda": torch.cuda.is_available,
+            "mps": lambda: getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if not have.get(d.type, lambda: False)():
+        raise WeakmirError(f"{option} {value}: this machine's torch ({torch.__version__}) has no {d.type} device; "
+                           "use --device cpu")
+    if d.type == "cuda" and d.index is not None and d.index >= torch.cuda.device_count():
+        raise WeakmirError(f"{option} {value}: there are {torch.cuda.device_count()} CUDA devices; give cuda:0 to "
+                           f"cuda:{torch.cuda.device_count() - 1}")
+    return value
+
+
 # the verbs that read a checkpoint of each model role (what a refusal names)
 VERBS_OF_ROLE = {
     "separator": "weakmir separate",
@@ -140,5 +164,5 @@ def tag_scores(path) -> dict[str, dict[str, float]]:
     return scores
 
 
-__all__ = ["number", "audio_files", "output_names", "checkpoint", "VERBS_OF_ROLE", "output_folder",
+__all__ = ["number", "device", "audio_files", "output_names", "checkpoint", "VERBS_OF_ROLE", "output_folder",
            "f0_estimate", "notes_estimate", "tag_scores"]

@@ -46,13 +46,14 @@ def track_f0(
     fmax: float = 1500.0,
     batch_size: int = 512,
     seed: int | None = 0,
+    device: str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Track f0 of a monophonic signal with CREPE (Viterbi decoding).
 
     torchcrepe dithers every frame's pitch by triangular noise of up to ±20 cents drawn from numpy's global
     generator (``torchcrepe.convert.dither``), so two runs on one signal differed (RPA by up to ~0.8 points on
     MIR-1K); with ``seed`` (default 0) that noise is drawn from this seed, and numpy's global state is
-    restored afterwards. ``seed=None``: torchcrepe as it is.
+    restored afterwards. ``seed=None``: torchcrepe as it is. ``device``: where torchcrepe runs.
 
     Shape:
         audio: ``(channels, time)`` or ``(time,)`` (channels are averaged).
@@ -74,10 +75,10 @@ def track_f0(
         with torch.no_grad():
             f0, per = tc.predict(
                 torch.from_numpy(x)[None], tc.SAMPLE_RATE, hop, fmin, fmax, model=model,
-                decoder=tc.decode.viterbi, return_periodicity=True, batch_size=batch_size, device="cpu",
+                decoder=tc.decode.viterbi, return_periodicity=True, batch_size=batch_size, device=device,
             )
     finally:
         if state is not None:
             np.random.set_state(state)
-    f0 = f0[0].numpy()
-    return np.arange(len(f0)) * hop / tc.SAMPLE_RATE, f0, per[0].numpy()
+    f0 = f0[0].cpu().numpy()
+    return np.arange(len(f0)) * hop / tc.SAMPLE_RATE, f0, per[0].cpu().numpy()

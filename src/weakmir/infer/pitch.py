@@ -74,8 +74,9 @@ def outputs(model) -> tuple[str, ...]:
 
 
 @torch.no_grad()
-def run(jcf: torch.nn.Module, mix: np.ndarray, chunk_seconds: float = 10.0) -> dict:
-    """The JCF on a whole signal in chunks on the hop grid (each chunk padded by one second of context).
+def run(jcf: torch.nn.Module, mix: np.ndarray, chunk_seconds: float = 10.0, device: str = "cpu") -> dict:
+    """The JCF on a whole signal in chunks on the hop grid (each chunk padded by one second of context), each
+    chunk on ``device`` (where the model is).
 
     Shape: ``mix (L,)`` -> ``{"wave": (L,), "pitch": (T, N)}`` numpy, ``T = L // hop + 1``.
     """
@@ -90,10 +91,10 @@ def run(jcf: torch.nn.Module, mix: np.ndarray, chunk_seconds: float = 10.0) -> d
     x = torch.from_numpy(np.asarray(mix, np.float32))
     for s in range(0, L, chunk):
         a, b = max(s - ctx, 0), min(s + chunk + ctx, L)
-        out = jcf(x[a:b][None])
+        out = jcf(x[a:b][None].to(device))
         e = min(s + chunk, L)
-        wave[s:e] = out["wave"][0, s - a:e - a].numpy()
-        p = out["pitch"][0].numpy()
+        wave[s:e] = out["wave"][0, s - a:e - a].cpu().numpy()
+        p = out["pitch"][0].cpu().numpy()
         if pitch is None:
             pitch = np.zeros((T, p.shape[-1]), np.float32)
         f0_, f1_ = s // hop, min(e // hop + (1 if e == L else 0), T)
@@ -153,7 +154,8 @@ def _figure(mix: np.ndarray, f0: np.ndarray, title: str) -> bytes:
     return pitch_over_spectrogram(mag, f0, SAMPLE_RATE, HOP, title, fmax=FIGURE_FMAX, n_fft=N_FFT, pooled=k)
 
 
-def pitch_file(model, path, out_dir, chunk_seconds: float = 10.0, threshold: float = 0.5, crepe_model: str = "tiny") -> dict:
+def pitch_file(model, path, out_dir, chunk_seconds: float = 10.0, threshold: float = 0.5, crepe_model: str = "tiny",
+               device: str = "cpu") -> dict:
     """f0 (and voice) of one file into ``out_dir`` (module docstring). ``model``: a ``majl_jcf``, a
     ``pitch_estimator`` or ``"crepe"``.
 
@@ -167,12 +169,12 @@ def pitch_file(model, path, out_dir, chunk_seconds: float = 10.0, threshold: flo
     if isinstance(model, str):
         from ..audio.crepe import track_f0
 
-        times, f0, conf = track_f0(mix, SAMPLE_RATE, hop_seconds=HOP / SAMPLE_RATE, model=crepe_model)
+        times, f0, conf = track_f0(mix, SAMPLE_RATE, hop_seconds=HOP / SAMPLE_RATE, model=crepe_model, device=device)
         f0 = np.where(conf >= threshold, f0, 0.0)
         title = f"{Path(path).name}: torchcrepe {crepe_model} (pretrained)"
     else:
         separates = model.role == "voice_pitch"
-        r = run(as_tracker(model), mix, chunk_seconds)
+        r = run(as_tracker(model).to(device), mix, chunk_seconds, device)
         probs = torch.from_numpy(r["pitch"])
         f0_t, _ = decode(probs, model.grid, threshold, viterbi=True)
         f0, conf = f0_t.numpy(), probs.max(-1).values.numpy()

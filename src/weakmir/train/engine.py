@@ -138,6 +138,28 @@ def _quiet_lightning() -> None:
     os.environ.setdefault("LITLOGGER_DISABLE_TIPS", "1")
 
 
+def check_engine(accelerator: str = "cpu", devices=1, strategy: str = "auto", num_nodes: int = 1) -> None:
+    """Lightning's accelerator, devices, strategy and nodes checked before any work, by building the
+    Trainer :func:`fit` would (it spawns nothing until it fits): ``--accelerator gpu`` on a machine without
+    one, an unknown strategy or more devices than there are is a one-line error naming the options (it
+    was Lightning's traceback at the first stage, after the data was prepared)."""
+    import lightning.pytorch as L
+
+    cores = os.cpu_count() or 1
+    if accelerator == "cpu" and isinstance(devices, int) and devices > cores:  # Lightning starts them all
+        raise WeakmirError(f"--devices {devices} on cpu: this machine has {cores} CPU cores; give --devices "
+                           f"{cores} or fewer")
+    _quiet_lightning()
+    try:
+        L.Trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, logger=False,
+                  strategy="ddp_find_unused_parameters_true" if strategy == "ddp" else strategy,
+                  enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    except Exception as e:  # noqa: BLE001 - Lightning raises MisconfigurationException, ValueError, RuntimeError
+        msg = " ".join(str(e).split())
+        raise WeakmirError(f"--accelerator {accelerator} --devices {devices} --strategy {strategy} --num-nodes "
+                           f"{num_nodes}: {msg}; on this machine use --accelerator cpu --devices 1") from None
+
+
 def _loggers(run_dir: Path | None):
     """A CSV logger always (in ``run_dir/logs``, else off), TensorBoard's too when it is installed."""
     if run_dir is None:
