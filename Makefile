@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh Debian machine (Python 3.11, root):
 #   make demo   install, build a small corpus of both presets and summarise it, then run the quick
 #               preset of each paper's experiment (self-refine ~15 min, score-supervised ~20 min,
-#               weak-mic ~15 min, majl 17-19 min on 2 cores; DEMO_EXPERIMENTS=score-supervised runs one)
+#               weak-mic ~15 min, majl 14-19 min on 2 cores; DEMO_EXPERIMENTS=score-supervised runs one)
 #   make test   install, then run the test suite
 PYTHON   ?= python3
 VENV     ?= .venv
