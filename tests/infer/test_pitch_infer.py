@@ -58,3 +58,20 @@ def test_the_figures_spectrogram_is_the_whole_signals_pooled_block_by_block(colu
     assert k == max(1, -(-T // columns)) and got.shape == (257, -(-T // k)) and got.shape[1] <= columns
     want = torch.nn.functional.pad(whole, (0, (-T) % k)).reshape(257, -1, k).amax(-1).numpy()
     assert np.abs(got - want).max() < 1e-4 * np.abs(want).max()
+
+
+def test_chunked_run_equals_a_whole_signal_run():
+    """run() in 1-s chunks with one second of context on each side gives the whole signal's voice and pitch
+    vectors (the U-Net's receptive field here is well under a second)."""
+    from weakmir.infer.pitch import run
+
+    torch.manual_seed(0)
+    jcf = build("majl_jcf", mss="unet_jansson", mss_kwargs={"channels": [4, 8]}, pe="crepe",
+                pe_kwargs={"capacity": 1}).eval()
+    mix = (0.1 * np.random.default_rng(0).standard_normal(int(3.3 * 16000))).astype(np.float32)
+    got = run(jcf, mix, chunk_seconds=1.0)
+    with torch.no_grad():
+        whole = jcf(torch.from_numpy(mix)[None])
+    assert got["pitch"].shape == (len(mix) // 320 + 1, 360) and got["wave"].shape == mix.shape
+    assert np.abs(got["wave"] - whole["wave"][0].numpy()).max() < 1e-5
+    assert np.abs(got["pitch"] - whole["pitch"][0].numpy()).max() < 1e-5

@@ -48,6 +48,8 @@ class OnInput(torch.nn.Module):
         self.pe = pe
         self.sample_rate, self.hop_length = pe.sample_rate, pe.hop_length
 
+    frame_multiple = 1  # the PE modules are frame-shift equivariant (no strided layer along time)
+
     @property
     def grid(self):
         return self.pe.grid
@@ -75,8 +77,10 @@ def outputs(model) -> tuple[str, ...]:
 
 @torch.no_grad()
 def run(jcf: torch.nn.Module, mix: np.ndarray, chunk_seconds: float = 10.0, device: str = "cpu") -> dict:
-    """The JCF on a whole signal in chunks on the hop grid (each chunk padded by one second of context), each
-    chunk on ``device`` (where the model is).
+    """The JCF on a whole signal in chunks (each padded by at least one second of context), each chunk on
+    ``device`` (where the model is). Chunks and context are multiples of ``hop · frame_multiple`` samples, the
+    grid on which the MSS module's output does not depend on where a chunk starts, so with a context longer
+    than its receptive field the result is the whole-signal run's (tested).
 
     Shape: ``mix (L,)`` -> ``{"wave": (L,), "pitch": (T, N)}`` numpy, ``T = L // hop + 1``.
     """
@@ -84,8 +88,9 @@ def run(jcf: torch.nn.Module, mix: np.ndarray, chunk_seconds: float = 10.0, devi
     hop = jcf.hop_length
     L = len(mix)
     T = L // hop + 1
-    chunk = max(int(chunk_seconds * jcf.sample_rate) // hop, 1) * hop
-    ctx = (jcf.sample_rate // hop) * hop
+    step = hop * int(getattr(jcf, "frame_multiple", 1))
+    chunk = max(int(chunk_seconds * jcf.sample_rate) // step, 1) * step
+    ctx = -(-jcf.sample_rate // step) * step
     wave = np.zeros(L, np.float32)
     pitch = None
     x = torch.from_numpy(np.asarray(mix, np.float32))

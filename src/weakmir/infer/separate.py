@@ -39,7 +39,8 @@ from ..files import atomic_path
 class VoiceAndRest(torch.nn.Module):
     """A voice separator as a two-source separator: ``vocals`` (its estimate) and ``accompaniment`` (the
     mixture minus the estimate, so the two sum to the input), mono at the separator's rate. Chunks run with
-    one second of context (``receptive_field``), as :func:`weakmir.infer.pitch.run` runs a ``majl_jcf``.
+    one second of context (``receptive_field``), as :func:`weakmir.infer.pitch.run` runs a ``majl_jcf``, and
+    start on its frame grid (``stride``: hop × the module's ``frame_multiple``).
 
     Shape: ``forward(mix (B, 1, L)) -> (B, 2, 1, L)``.
     """
@@ -50,8 +51,9 @@ class VoiceAndRest(torch.nn.Module):
     def __init__(self, mss: torch.nn.Module):
         super().__init__()
         self.mss = mss
-        self.sample_rate, self.stride = mss.sample_rate, mss.hop_length
+        self.sample_rate, self.stride = mss.sample_rate, mss.hop_length * mss.frame_multiple
         self.receptive_field = mss.sample_rate
+        self.resample_margin = 64 * mss.hop_length  # what 64 strides are for a separator whose stride is its hop
 
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
         voice = self.mss(mix[:, 0])["wave"][:, None]  # (B, 1, L)
@@ -164,7 +166,8 @@ def separate_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, ch
     context = int(round((context_seconds if context_seconds is not None else max(rf / sr, 0.5)) * sr))
     chunk, overlap = int(round(chunk_seconds * sr)), int(round(overlap_seconds * sr))
     chunk, overlap, context = _align(model, chunk, overlap, context)
-    margin = 64 * int(getattr(model, "stride", 1))  # resampling margin, kept on the frame grid
+    stride = int(getattr(model, "stride", 1))
+    margin = -(-int(getattr(model, "resample_margin", 64 * stride)) // stride) * stride  # resampling margin, on the frame grid
     total = int(round(f.frames * sr / sr_in))
     final = {name: out_dir / f"{name}.wav" for name in model.sources}
     try:

@@ -88,6 +88,11 @@ class JointCascade(nn.Module):
     def grid(self):
         return self.pe.grid
 
+    @property
+    def frame_multiple(self) -> int:
+        """The MSS module's (:mod:`weakmir.models.voice_sep`): chunks start on multiples of this many hops."""
+        return self.mss.frame_multiple
+
     def pitch_of(self, wave: torch.Tensor, mag: torch.Tensor | None = None, frames=None) -> torch.Tensor:
         """PE on a voice waveform ``(B, L)`` (its magnitude computed when not given) -> ``(B, T, N)`` (``(B, K, N)``
         for a ``frames`` index ``(K,)``)."""

@@ -18,7 +18,10 @@ the PE module can read either (:mod:`weakmir.models.pitch_nets`).
   blocks, with ``channels`` and ``blocks`` per level set by the recipe.
 
 Shape (both): ``forward(mix (B, L)) -> {"wave": (B, L), "mag": (B, 1025, T), "spec": (B, 1025, T) complex}``
-with ``T = L // 320 + 1``.
+with ``T = L // 320 + 1``. ``frame_multiple``: the strided layers see frames in groups of this many (the
+frame axis is padded to a multiple of it), so a shift of the input by a multiple of ``320 · frame_multiple``
+samples shifts the output and any other shift changes it slightly: chunked inference starts its chunks on
+that grid (:func:`weakmir.infer.pitch.run`, :class:`weakmir.infer.separate.VoiceAndRest`).
 """
 
 from __future__ import annotations
@@ -75,11 +78,15 @@ class UNetJansson(_Front):
     def kwargs(self) -> dict:
         return {"channels": self.channels, "dropout": self.dropout}
 
+    @property
+    def frame_multiple(self) -> int:
+        return 2 ** len(self.channels)  # one stride-2 convolution per level
+
     def forward(self, mix: torch.Tensor) -> dict:
         X = self.spectrum(mix)
         L = mix.shape[-1]
         mag = X.abs()[:, None, :-1]  # (B, 1, 1024, T)
-        h, T = self.pad_frames(torch.log1p(mag), 2 ** len(self.channels))
+        h, T = self.pad_frames(torch.log1p(mag), self.frame_multiple)
         skips = []
         for layer in self.enc:
             h = layer(h)
@@ -126,11 +133,15 @@ class ResUNetDecouple(_Front):
     def kwargs(self) -> dict:
         return {"channels": self.channels, "blocks": self.blocks}
 
+    @property
+    def frame_multiple(self) -> int:
+        return 2 ** (len(self.channels) - 1)  # one 2x pooling below each level but the first
+
     def forward(self, mix: torch.Tensor) -> dict:
         X = self.spectrum(mix)
         L = mix.shape[-1]
         mag = X.abs()[:, None, :-1]
-        h, T = self.pad_frames(torch.log1p(mag), 2 ** (len(self.channels) - 1))
+        h, T = self.pad_frames(torch.log1p(mag), self.frame_multiple)
         h = self.stem(h)
         skips = []
         for i, blk in enumerate(self.enc):
