@@ -378,7 +378,8 @@ def _add_pitch(sub) -> None:
     _inference_args(p, "a majl_jcf or pitch_estimator checkpoint, or 'crepe'",
                     "audio files (any rate and channel count; mixed to mono 16 kHz)")
     p.add_argument("--chunk-seconds", type=_num(float, "--chunk-seconds", 1), default=10.0,
-                   help="chunk length in seconds (>= 1; one second of context is added on each side)")
+                   help="chunk length in seconds (>= 1; rounded down to the separator's frame grid, and at least one "
+                        "second of context is added on each side)")
     p.add_argument("--threshold", type=_num(float, "--threshold", 0, 1, True, True), default=0.5,
                    help="voicing threshold on the pitch vector's maximum (crepe: on its periodicity), in (0, 1)")
     p.add_argument("--crepe-model", choices=["tiny", "full"], default="tiny",

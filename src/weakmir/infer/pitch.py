@@ -9,8 +9,10 @@ The model is a ``majl_jcf`` (``voice_pitch``: the voice is separated, then track
 its own (``pitch_estimator``, e.g. a pipeline's ``pipeline_pe.ckpt``: the file is tracked as it is, as a
 clean voice — how that module was trained; :class:`OnInput`).
 
-A file is read mono at 16 kHz (the models' rate) and run in chunks of ``chunk_seconds`` with one second
-of context on each side (:func:`run`), so memory is bounded whatever the length.
+A file is read mono at 16 kHz (the models' rate) and run in chunks of ``chunk_seconds`` with at least one
+second of context on each side, on the separator's frame grid (:func:`run`): the models' memory does not
+grow with the length; the file, its f0 vectors and the voice do, ~11 MB a minute
+(``benchmarks/bench_pitch.py``).
 The f0 is the pitch vectors decoded along their Viterbi path (torchcrepe's transition: ±240 cents; the
 local weighted mean around the path's bin), voiced when the maximum is at least ``threshold``; the confidence is the maximum. With ``crepe`` (no
 checkpoint), torchcrepe's pretrained ``tiny`` or ``full`` model tracks the mixture as it is (Viterbi
