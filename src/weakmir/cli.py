@@ -391,7 +391,7 @@ def _add_pitch(sub) -> None:
 
 def _cmd_pitch(a) -> int:
     from . import inputs
-    from .infer.pitch import OUTPUTS, ROLES, outputs, pitch_file
+    from .infer.pitch import ROLES, SAMPLE_RATE, outputs, pitch_file
 
     if str(a.checkpoint) == "crepe" and not a.checkpoint.exists():
         from .audio.crepe import import_torchcrepe
@@ -399,8 +399,8 @@ def _cmd_pitch(a) -> int:
         import_torchcrepe()
         names, model = inputs.output_names(a.audio, _output_name), "crepe"
         inputs.output_folder(a.out, inputs=list(a.audio), overwrite=a.overwrite,
-                             writes=[f"{n}/{f}" for n in names for f in OUTPUTS])
-        inputs.audio_files(a.audio, sample_rate=16000, channels=1)
+                             writes=[f"{n}/{f}" for n in names for f in outputs(model)])
+        inputs.audio_files(a.audio, sample_rate=SAMPLE_RATE, channels=1)
     else:
         names, model, _ = _inference_inputs(a, ROLES, outputs, lambda m: 1)
     for name, path in names.items():

@@ -29,10 +29,11 @@ import numpy as np
 import torch
 
 from ..audio.io import load_mono, save
+from ..audio.spectral import stft
 from ..errors import WeakmirError
 from ..files import atomic_write_bytes, atomic_write_text
+from ..models.voice_sep import HOP, N_FFT, SAMPLE_RATE  # the MSS modules' front end (16 kHz, Hann 2048, hop 320)
 
-SAMPLE_RATE, HOP = 16000, 320
 OUTPUTS = ("f0.csv", "f0.png")
 ROLES = ("voice_pitch", "pitch_estimator")  # the checkpoints weakmir pitch reads
 FIGURE_FMAX, FIGURE_COLUMNS = 2000.0, 2000  # f0.png: the spectrogram up to 2 kHz, at most 2000 columns
@@ -45,21 +46,18 @@ class OnInput(torch.nn.Module):
     Shape: ``forward(mix (B, L)) -> {"wave": (B, L) the input, "pitch": (B, T, N)}``, ``T = L // 320 + 1``.
     """
 
+    frame_multiple = 1  # the PE modules are frame-shift equivariant (no strided layer along time)
+
     def __init__(self, pe: torch.nn.Module):
         super().__init__()
         self.pe = pe
         self.sample_rate, self.hop_length = pe.sample_rate, pe.hop_length
-
-    frame_multiple = 1  # the PE modules are frame-shift equivariant (no strided layer along time)
 
     @property
     def grid(self):
         return self.pe.grid
 
     def forward(self, mix: torch.Tensor) -> dict:
-        from ..audio.spectral import stft
-        from ..models.voice_sep import N_FFT
-
         return {"wave": mix, "pitch": self.pe(mix, stft(mix, N_FFT, self.hop_length).abs())}
 
 
@@ -130,9 +128,6 @@ def display_magnitude(mix: np.ndarray, fmax: float = FIGURE_FMAX, columns: int =
     Shape: ``mix (L,)`` -> ``((bins, ceil(T / k)) float32, k)``, ``T = L // 320 + 1``, ``bins`` the STFT bins
     at or below ``fmax``.
     """
-    from ..audio.spectral import stft
-    from ..models.voice_sep import N_FFT
-
     L, T = len(mix), len(mix) // HOP + 1
     bins = int(fmax / (SAMPLE_RATE / N_FFT)) + 1
     k = -(-T // columns)
@@ -154,7 +149,6 @@ def display_magnitude(mix: np.ndarray, fmax: float = FIGURE_FMAX, columns: int =
 
 
 def _figure(mix: np.ndarray, f0: np.ndarray, title: str) -> bytes:
-    from ..models.voice_sep import N_FFT
     from ..report.figures import pitch_over_spectrogram
 
     mag, k = display_magnitude(mix)
@@ -197,5 +191,5 @@ def pitch_file(model, path, out_dir, chunk_seconds: float = 10.0, threshold: flo
             "files": ["f0.csv", "f0.png", *files]}
 
 
-__all__ = ["OUTPUTS", "ROLES", "OnInput", "as_tracker", "outputs", "run", "write_f0_csv", "display_magnitude",
+__all__ = ["SAMPLE_RATE", "OUTPUTS", "ROLES", "OnInput", "as_tracker", "outputs", "run", "write_f0_csv", "display_magnitude",
            "pitch_file"]

@@ -138,6 +138,13 @@ def _quiet_lightning() -> None:
     os.environ.setdefault("LITLOGGER_DISABLE_TIPS", "1")
 
 
+def _lightning_strategy(strategy: str) -> str:
+    """The strategy :func:`fit` gives Lightning: a frozen critic (score-supervised step 2) or a separator's
+    unused heads leave parameters without a gradient in some steps; plain DDP refuses that, so ``ddp`` is
+    DDP with its unused-parameter search on."""
+    return "ddp_find_unused_parameters_true" if strategy == "ddp" else strategy
+
+
 def check_engine(accelerator: str = "cpu", devices=1, strategy: str = "auto", num_nodes: int = 1) -> None:
     """Lightning's accelerator, devices, strategy and nodes checked before any work, by building the
     Trainer :func:`fit` would (it spawns nothing until it fits): ``--accelerator gpu`` on a machine without
@@ -152,8 +159,8 @@ def check_engine(accelerator: str = "cpu", devices=1, strategy: str = "auto", nu
     _quiet_lightning()
     try:
         L.Trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, logger=False,
-                  strategy="ddp_find_unused_parameters_true" if strategy == "ddp" else strategy,
-                  enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+                  strategy=_lightning_strategy(strategy), enable_checkpointing=False, enable_progress_bar=False,
+                  enable_model_summary=False)
     except Exception as e:  # noqa: BLE001 - Lightning raises MisconfigurationException, ValueError, RuntimeError
         msg = " ".join(str(e).split())
         raise WeakmirError(f"--accelerator {accelerator} --devices {devices} --strategy {strategy} --num-nodes "
@@ -317,10 +324,7 @@ def fit(model: torch.nn.Module, step, train_set, max_steps: int, batch_size: int
             return {"optimizer": opt, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss",
                                                        "interval": "epoch", "frequency": 1}}
 
-    if strategy == "ddp":
-        # a frozen critic (score-supervised step 2) or a separator's unused heads leave parameters without a
-        # gradient in some steps; plain DDP refuses that, so its unused-parameter search is on
-        strategy = "ddp_find_unused_parameters_true"
+    strategy = _lightning_strategy(strategy)
     _quiet_lightning()
     L.seed_everything(seed, workers=True, verbose=False)
     callbacks = []
