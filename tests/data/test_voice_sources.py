@@ -51,6 +51,17 @@ def test_mir1k_loader_splits_by_song_and_separates_the_channels(tmp_path):
     assert len(vt.f0) == len(vt.mix) // 320 + 1
 
 
+def test_mir1k_folds_keep_a_songs_clips_together():
+    names = ["b_1_01", "a_1_01", "a_1_02", "c_2_01", "b_1_02", "a_2_01"]  # songs a_1, a_2, b_1, c_2
+    f = mir1k.folds_by_song(names, 2)
+    assert f == [["b_1_01", "a_1_01", "a_1_02", "b_1_02"], ["c_2_01", "a_2_01"]]  # songs by name, alternately
+    assert sorted(sum(f, [])) == sorted(names)
+    for k, fold in enumerate(f):
+        assert not {mir1k.song_of(n) for n in fold} & {mir1k.song_of(n) for g in f[:k] + f[k + 1:] for n in g}
+    with pytest.raises(WeakmirError, match="between 2 and 4"):
+        mir1k.folds_by_song(names, 5)
+
+
 def test_medleydb_pitch_fixture(tmp_path):
     m = medleydb.load(MDB_PITCH, tmp_path)
     (t,) = m.tracks

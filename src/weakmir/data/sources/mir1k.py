@@ -44,6 +44,17 @@ def song_of(name: str) -> str:
     return "_".join(parts[:-1]) if len(parts) > 2 else name
 
 
+def folds_by_song(names, folds: int) -> list[list[str]]:
+    """Clip names split into ``folds`` folds by song (:func:`song_of`), for cross-validation on the training
+    clips: the songs sorted by name, song ``i`` in fold ``i mod folds``; a song's clips stay in one fold.
+    ``(n,) names -> folds lists``, each in the order of ``names``."""
+    songs = sorted({song_of(n) for n in names})
+    if not 2 <= folds <= len(songs):
+        raise WeakmirError(f"{folds} folds of {len(songs)} songs: give between 2 and {len(songs)}")
+    fold_of = {s: i % folds for i, s in enumerate(songs)}
+    return [[n for n in names if fold_of[song_of(n)] == k] for k in range(folds)]
+
+
 def hash_unit(key: str) -> float:
     return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 16 ** 8
 
@@ -128,4 +139,4 @@ def load(root: str | Path, out: str | Path, progress: bool = True) -> Manifest:
     return m
 
 
-__all__ = ["hash_unit", "song_of", "split_of", "read_pv", "expected_frames", "load"]
+__all__ = ["hash_unit", "song_of", "folds_by_song", "split_of", "read_pv", "expected_frames", "load"]
