@@ -122,6 +122,7 @@ def test_tiny_experiment(tmp_path):
         assert (out / "checkpoints" / "mir1k" / f"{name}.ckpt").exists()
     page = (out / "report.html").read_text()
     assert "Figure 6" in page and "one run from seed 0" in page and "bench_majl_seeds.py" in page
+    assert "bench_majl_seeds.py --folds 4" in page  # the MIR-1K section points to its held-out-clip check
     assert res["recipe"]["full"] == 2
     assert "weakmir experiment majl" in r.stdout
 

@@ -723,7 +723,10 @@ def experiment_page(r: dict):
                  v["overall"]["gnsdr"], v["overall"]["rpa"], v["overall"]["rca"]] for k, v in M["rows"].items()]
         body += [[f"torchcrepe on the {w}", "", "", M["peers"][f"crepe_on_{w}"]["overall"]["rpa"],
                   M["peers"][f"crepe_on_{w}"]["overall"]["rca"]] for w in ("mixture", "separated")]
-        page.section(f"MIR-1K (real): test clips {', '.join(M['test_clips'])}").table(head, body)
+        page.section(f"MIR-1K (real): test clips {', '.join(M['test_clips'])}",
+                     f"{len(M['test_clips'])} test clips rank the rows loosely: benchmarks/bench_majl_seeds.py --folds 4 "
+                     "trains these rows on MIR-1K's training clips with one fold of songs held out and scores them "
+                     "there, with the peer (no test clip read).").table(head, body)
     elif s.get("mir1k_note"):
         page.section("MIR-1K (real)", s["mir1k_note"])
     page.section("Learning curves").figure(learning_curves(r["learning_curves"], "training loss of every stage"),
