@@ -38,7 +38,9 @@ row on :class:`weakmir.experiments.stages.StageRunner` and scores it.
   corpus's stems-only and pitch-only songs as the single-labelled data (we have no MUSDB18 / MIR-ST500
   audio here); scored on MIR-1K's test songs; ``DIR/checkpoints/mir1k/{pipeline_mss,pipeline_pe,naive,
   stage1,majl}.ckpt`` (and ``pipeline.ckpt``, the cascade; ``weakmir pitch`` reads the cascades and
-  ``pipeline_pe``, ``weakmir separate`` the cascades' voice and ``pipeline_mss``).
+  ``pipeline_pe``, ``weakmir separate`` the cascades' voice and ``pipeline_mss``). Four test clips rank the
+  rows loosely: ``benchmarks/bench_majl_seeds.py --folds K`` trains the same tasks on the training clips with
+  one fold of songs held out and scores them there (where this part's recipe keys are to be chosen).
 
 ``DIR/results.json`` ``summary``: ``sdr_pipeline``, ``sdr_naive``, ``sdr_stage1``, ``sdr_majl``, ``rpa_*`` the
 same, ``rpa_crepe_on_separated``, and the same keys under ``summary.mir1k``; ``DIR/report.html``.
