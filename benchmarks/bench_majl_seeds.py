@@ -63,15 +63,33 @@ def _setup(out: str, preset: str, sets: tuple, seed: int, fold: int | None = Non
     return _STATE[(seed, fold)]
 
 
-def mir1k_folds(manifest, folds: int, fold: int) -> tuple[list, list]:
-    """MIR-1K's training clips as ``(held, rest)`` voice tracks: fold ``fold`` of
-    :func:`weakmir.data.sources.mir1k.folds_by_song` held out."""
-    from weakmir.data import voice as voice_view
+def mir1k_fold_ids(manifest, folds: int) -> list[list[str]]:
+    """The ids of MIR-1K's training clips (those with a voice view) in :func:`weakmir.data.sources.mir1k.folds_by_song`'s
+    folds, read from the manifest alone (no audio)."""
     from weakmir.data.sources.mir1k import folds_by_song
+    from weakmir.data.voice import labelling
 
+    return folds_by_song([t.id for t in manifest.split("train") if labelling(t) is not None], folds)
+
+
+def mir1k_folds(manifest, folds: int, fold: int) -> tuple[list, list]:
+    """MIR-1K's training clips as ``(held, rest)`` voice tracks: fold ``fold`` of :func:`mir1k_fold_ids` held out."""
+    from weakmir.data import voice as voice_view
+
+    held = set(mir1k_fold_ids(manifest, folds)[fold])
     clips = voice_view.load(manifest, "train")
-    held = set(folds_by_song([t.id for t in clips], folds)[fold])
     return [t for t in clips if t.id in held], [t for t in clips if t.id not in held]
+
+
+def needed(graph: dict, wanted) -> set:
+    """The tasks ``wanted`` and every task they need, transitively, in ``graph`` (``{task: tasks it needs}``)."""
+    keep, todo = set(), list(wanted)
+    while todo:
+        t = todo.pop()
+        if t not in keep:
+            keep.add(t)
+            todo.extend(graph[t])
+    return keep
 
 
 def _task(name: str, out: str, preset: str, sets: tuple, folds: int = 0):
@@ -144,20 +162,15 @@ def main() -> None:
     # a task trained here (below) reads these views and key instead of loading the corpus again
     _STATE["data"], _STATE["keys"] = D, {"synth": fingerprint(manifest.path)}
     if folds is not None:
-        print(json.dumps(mir1k_folds_main(a, folds, seeds, rows, t0)))
+        print(json.dumps(mir1k_folds_main(a, out, folds, seeds, rows, t0)))
         if tmp is not None:
             tmp.cleanup()
         return
     base = E.tasks_of(P, mir1k=False)  # the experiment's own graph: warm starts first, MAJL after Stage I
     if missing := [r for r in rows if not any(t == f"{c}/{r}" for t in base for c in combos)]:
         sys.exit(f"bench_majl_seeds: row(s) {', '.join(missing)} not among the recipe's tasks {sorted(set(t.split('/')[1] for t in base))}")
-    want = [f"{c}/{r}" for c in combos for r in rows if f"{c}/{r}" in base]  # later combinations have fewer rows
-    keep = set()
-    while want:  # the rows asked for and the tasks they need (a MAJL row's Stage I, the warm starts)
-        t = want.pop()
-        if t not in keep:
-            keep.add(t)
-            want.extend(base[t])
+    # the rows asked for (later combinations have fewer) and the tasks they need (a MAJL row's Stage I, the warm starts)
+    keep = needed(base, [f"{c}/{r}" for c in combos for r in rows if f"{c}/{r}" in base])
     tasks = {f"seed{s}/{t}": tuple(f"seed{s}/{n}" for n in needs) for s in seeds for t, needs in base.items() if t in keep}
     done, failed = run_tasks(tasks, _task, (str(out), a.preset, tuple(a.sets)), a.workers, lambda m: print(m, file=sys.stderr))
     for t in tasks:  # a task that failed in a worker (run_tasks reports it and skips what needs it): here
@@ -180,8 +193,8 @@ def main() -> None:
 
 
 def mir1k_check(a, P, out: Path, rows: list) -> tuple:
-    """``--folds K``: MIR-1K converted into ``out/corpus/mir1k``, the folds and rows checked; ``(out, manifest,
-    the MIR-1K part of the experiment's task graph)``."""
+    """``--folds K``: MIR-1K converted into ``out/corpus/mir1k``, the folds and rows checked; ``(manifest, the MIR-1K
+    part of the experiment's task graph)``."""
     from weakmir.data.manifest import Manifest
     from weakmir.data.sources import mir1k as mir1k_source
     from weakmir.errors import WeakmirError
@@ -193,27 +206,22 @@ def mir1k_check(a, P, out: Path, rows: list) -> tuple:
     mir1k_source.load(root, out / "corpus" / "mir1k", progress=False)
     mm = Manifest.read(out / "corpus" / "mir1k")
     try:  # too many or too few folds: one line here, not in every worker
-        mir1k_folds(mm, a.folds, 0)
+        mir1k_fold_ids(mm, a.folds)
     except WeakmirError as e:
         sys.exit(f"bench_majl_seeds: --folds {a.folds}: {e}")
     base = {t: needs for t, needs in E.tasks_of(P, mir1k=True).items() if t.startswith("mir1k/")}
     if missing := [r for r in rows if f"mir1k/{r}" not in base]:
         sys.exit(f"bench_majl_seeds: row(s) {', '.join(missing)} not among the MIR-1K rows "
                  f"{sorted(t.split('/')[1] for t in base)}")
-    return out, mm, base
+    return mm, base
 
 
-def mir1k_folds_main(a, folds: tuple, seeds: list, rows: list, t0: float) -> dict:
+def mir1k_folds_main(a, out: Path, folds: tuple, seeds: list, rows: list, t0: float) -> dict:
     """``--folds K``: the experiment's MIR-1K rows per seed and fold, scored on the held-out fold (module docstring)."""
     from weakmir.experiments.stages import run_tasks
 
-    out, mm, base = folds
-    keep, want = set(), [f"mir1k/{r}" for r in rows]
-    while want:
-        t = want.pop()
-        if t not in keep:
-            keep.add(t)
-            want.extend(base[t])
+    mm, base = folds
+    keep = needed(base, [f"mir1k/{r}" for r in rows])
     runs = [(s, k) for s in seeds for k in range(a.folds)]
     name = lambda s, k, t: f"seed{s}/fold{k}/{t.split('/')[1]}"  # noqa: E731
     tasks = {name(s, k, t): tuple(name(s, k, n) for n in base[t]) for s, k in runs for t in base if t in keep}
@@ -224,7 +232,7 @@ def mir1k_folds_main(a, folds: tuple, seeds: list, rows: list, t0: float) -> dic
             done[t] = _task(t, *args)
     res: dict = {"preset": a.preset, "sets": a.sets, "split": f"MIR-1K training songs, {a.folds} folds", "seeds": seeds,
                  "order": [f"seed{s}/fold{k}" for s, k in runs],
-                 "folds": [[t.id for t in mir1k_folds(mm, a.folds, k)[0]] for k in range(a.folds)]}
+                 "folds": mir1k_fold_ids(mm, a.folds)}
     M = {r: {k: [round(float(done[f"seed{s}/fold{f}/{r}"][k]), 2) for s, f in runs] for k in ("sdr", "gnsdr", "rpa", "rca")}
          for r in rows}
     if "pipeline" in rows:
