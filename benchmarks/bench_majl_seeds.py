@@ -17,8 +17,9 @@ split into K folds by song (sorted by name, song ``i`` in fold ``i mod K``); per
 MIR-1K rows (``pipeline,naive,stage1,majl``: Stage II with the synth corpus's single-labelled songs, as the
 experiment trains it) train on the other folds' clips and are scored on the fold's, and so is torchcrepe on the
 pipeline's voice (``crepe_on_separated``, the issue's peer). MIR-1K's test songs are never read: this is how the
-recipe's ``mir1k`` settings can be chosen. It prints per row the lists (fold-major within each seed), their
-means, and paired differences (``stage1_minus_pipeline``, ``majl_minus_stage1``, ``majl_minus_pipeline``,
+recipe's ``mir1k`` settings can be chosen. It prints per row the lists (fold-major within each seed) of SDR,
+GNSDR, RPA, RCA and the voiced frames guessed an octave up / down (``octave_up``, ``octave_down``, %), the means
+of SDR and RPA, and paired differences (``stage1_minus_pipeline``, ``majl_minus_stage1``, ``majl_minus_pipeline``,
 ``majl_minus_crepe_on_separated`` in RPA). 4 folds, seed 0, quick: ~10 min on 2 cores.
 
     python benchmarks/bench_majl_seeds.py [--preset quick] [--seeds 0,1,2] [--combos UxC,UxH]
@@ -233,11 +234,12 @@ def mir1k_folds_main(a, out: Path, folds: tuple, seeds: list, rows: list, t0: fl
     res: dict = {"preset": a.preset, "sets": a.sets, "split": f"MIR-1K training songs, {a.folds} folds", "seeds": seeds,
                  "order": [f"seed{s}/fold{k}" for s, k in runs],
                  "folds": mir1k_fold_ids(mm, a.folds)}
-    M = {r: {k: [round(float(done[f"seed{s}/fold{f}/{r}"][k]), 2) for s, f in runs] for k in ("sdr", "gnsdr", "rpa", "rca")}
+    pitch_keys = ("rpa", "rca", "octave_up", "octave_down")
+    M = {r: {k: [round(float(done[f"seed{s}/fold{f}/{r}"][k]), 2) for s, f in runs] for k in ("sdr", "gnsdr", *pitch_keys)}
          for r in rows}
     if "pipeline" in rows:
         M["crepe_on_separated"] = {k: [round(float(done[f"seed{s}/fold{f}/pipeline"]["crepe_on_separated"][k]), 2)
-                                       for s, f in runs] for k in ("rpa", "rca")}
+                                       for s, f in runs] for k in pitch_keys}
     for v in M.values():
         v.update({f"{k}_mean": round(float(np.mean(v[k])), 2) for k in ("sdr", "rpa") if k in v})
     for x, y in (("stage1", "pipeline"), ("majl", "stage1"), ("majl", "pipeline")):

@@ -24,6 +24,26 @@ def test_toys():
     assert guess["raw_pitch_accuracy"] == 1 and guess["voicing_recall"] == 0
 
 
+def test_octave_errors_split_rca_minus_rpa_by_direction():
+    t = np.arange(100) * 0.01
+    f = np.where(np.arange(100) < 80, 200.0, 0.0)  # 80 voiced frames at 200 Hz, then 20 unvoiced
+    est = np.full(100, 200.0)
+    est[:20] = 400.0 * 2 ** (30 / 1200)  # 20 an octave up, inside the tolerance
+    est[20:30] = 100.0  # 10 an octave down
+    est[30:35] = 400.0 * 2 ** (70 / 1200)  # 5 near an octave up, outside it
+    est[35:40] = 800.0  # 5 two octaves up: chroma right, neither
+    est[40:45] = 0.0  # 5 without a guess
+    est[80:] = 400.0  # unvoiced reference frames do not count
+    r = pitch.octave_errors(t, f, t, est)
+    assert r == pytest.approx({"octave_up": 20 / 80, "octave_down": 10 / 80})
+    m = pitch.evaluate(t, f, t, est)
+    assert m["raw_pitch_accuracy"] == pytest.approx(35 / 80)
+    assert m["raw_chroma_accuracy"] - m["raw_pitch_accuracy"] == pytest.approx(35 / 80)  # the 20 + 10 and the 5 at x4
+    assert pitch.octave_errors(t, f, t, -est) == r  # the sign (voicing) is ignored, as for RPA
+    with pytest.raises(ValueError, match="one length"):
+        pitch.octave_errors(t, f, t[:50], est)
+
+
 def test_any_hop():
     t_ref = np.arange(200) * 0.01
     f_ref = np.full(200, 220.0)

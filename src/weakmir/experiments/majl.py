@@ -439,13 +439,15 @@ def runners_for(out: Path, resolved: dict, keys: dict, log, engine: Engine) -> d
 # -- scoring ---------------------------------------------------------------------------------------------
 
 def pitch_scores(f0_ref: np.ndarray, f0_est: np.ndarray, voiced_est: np.ndarray, hop_s: float) -> dict:
-    """RPA / RCA (mir_eval.melody, 50 cents) on one frame grid. Shape: every array ``(T,)``."""
-    from ..metrics.pitch import evaluate
+    """RPA / RCA (mir_eval.melody, 50 cents) and the octave errors by direction (``octave_up`` / ``octave_down``,
+    :func:`weakmir.metrics.pitch.octave_errors`), in %, on one frame grid. Shape: every array ``(T,)``."""
+    from ..metrics.pitch import evaluate, octave_errors
 
     t = np.arange(len(f0_ref)) * hop_s
     est = np.where(f0_est > 0, f0_est, 1e-3)  # frames without a guess (torchcrepe's unvoiced) count as wrong
     r = evaluate(t, f0_ref, t, est, est_voicing=voiced_est.astype(float))
-    return {"rpa": 100 * r["raw_pitch_accuracy"], "rca": 100 * r["raw_chroma_accuracy"]}
+    return {"rpa": 100 * r["raw_pitch_accuracy"], "rca": 100 * r["raw_chroma_accuracy"],
+            **{k: 100 * v for k, v in octave_errors(t, f0_ref, t, est).items()}}
 
 
 def separation_scores(voice: np.ndarray, est: np.ndarray, mix: np.ndarray, sample_rate: int) -> dict:
@@ -473,11 +475,12 @@ def score(jcf, tracks: list, hop: int = 320, sample_rate: int = 16000, waves: di
 
 
 def overall(per: dict) -> dict:
-    """Aggregates: SDR median over tracks (museval), GNSDR length-weighted NSDR, RPA / RCA means."""
+    """Aggregates: SDR median over tracks (museval), GNSDR length-weighted NSDR, the means of the pitch scores
+    (:func:`pitch_scores`)."""
     from ..metrics.separation import aggregate, gnsdr
 
     v = list(per.values())
-    out = {"rpa": float(np.mean([x["rpa"] for x in v])), "rca": float(np.mean([x["rca"] for x in v]))}
+    out = {k: float(np.mean([x[k] for x in v])) for k in ("rpa", "rca", "octave_up", "octave_down")}
     if all("sdr" in x for x in v):
         out["sdr"] = aggregate([x["sdr"] for x in v])
         out["gnsdr"] = gnsdr([x["nsdr"] for x in v], [x["seconds"] for x in v])

@@ -76,3 +76,28 @@ def evaluate(ref_time, ref_freq, est_time, est_freq, ref_voicing=None, est_voici
             res = mir_eval.melody.evaluate(np.asarray(ref_time, float), ref_freq, np.asarray(est_time, float),
                                            np.asarray(est_freq, float), hop=hop, **kw)
     return {NAMES[k]: float(v) for k, v in res.items() if k in NAMES}
+
+
+def octave_errors(ref_time, ref_freq, est_time, est_freq, hop: float | None = None,
+                  cent_tolerance: float = 50.0) -> dict:
+    """Shares of the voiced reference frames whose pitch guess is one octave off: ``octave_up`` (within
+    ``cent_tolerance`` of twice the reference) and ``octave_down`` (of half). RCA - RPA counts these and
+    every other octave; mir_eval has no split by direction, so this is mir_eval's raw pitch accuracy
+    (its resampling, ``mir_eval.melody.to_cent_voicing``, and frames) of the guess moved by -/+ 1200 cents.
+
+    Shape: every array ``(n,)``; times in s, frequencies in Hz; ``ref_freq`` 0 is unvoiced, ``est_freq``
+    a guess on every frame (its sign ignored, as RPA ignores voicing; 0 is no guess).
+
+    Returns:
+        ``octave_up, octave_down`` (fractions in [0, 1]).
+    """
+    validate(ref_time, ref_freq, est_time, est_freq)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref_v, ref_c, est_v, est_c = mir_eval.melody.to_cent_voicing(
+            np.asarray(ref_time, float), np.asarray(ref_freq, float), np.asarray(est_time, float),
+            np.abs(np.asarray(est_freq, float)), hop=hop)
+        guessed = est_c > 0
+        return {name: float(mir_eval.melody.raw_pitch_accuracy(ref_v, ref_c, est_v, np.where(guessed, est_c + shift, 0.0),
+                                                               cent_tolerance=cent_tolerance))
+                for name, shift in (("octave_up", -1200.0), ("octave_down", 1200.0))}
