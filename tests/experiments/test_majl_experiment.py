@@ -123,6 +123,12 @@ def test_tiny_experiment(tmp_path):
     page = (out / "report.html").read_text()
     assert "Figure 6" in page and "one run from seed 0" in page and "bench_majl_seeds.py" in page
     assert "bench_majl_seeds.py --folds 4" in page  # the MIR-1K section points to its held-out-clip check
+    assert "octave up" in page
+    M = T["mir1k"]
+    for scored in [*M["rows"].values(), *M["peers"].values()]:  # RCA - RPA counts every octave: these two and more
+        for v in scored["tracks"].values():
+            assert 0 <= v["octave_up"] and 0 <= v["octave_down"]
+            assert v["octave_up"] + v["octave_down"] <= v["rca"] - v["rpa"] + 1e-6
     assert res["recipe"]["full"] == 2
     assert "weakmir experiment majl" in r.stdout
 

@@ -724,14 +724,16 @@ def experiment_page(r: dict):
             line_plot(list(range(len(hist))), series, "iteration", "weight", "DWM weights"), "Figure 5", "figure5")
     if T.get("mir1k"):
         M = T["mir1k"]
+        pitch = lambda o: [o["rpa"], o["rca"], o.get("octave_up", "")]  # noqa: E731 (results.json before octave_up)
         body = [[NAMES.get(k, "MAJL (synth single-labelled data)" if k == "majl" else k), v["overall"]["sdr"],
-                 v["overall"]["gnsdr"], v["overall"]["rpa"], v["overall"]["rca"]] for k, v in M["rows"].items()]
-        body += [[f"torchcrepe on the {w}", "", "", M["peers"][f"crepe_on_{w}"]["overall"]["rpa"],
-                  M["peers"][f"crepe_on_{w}"]["overall"]["rca"]] for w in ("mixture", "separated")]
+                 v["overall"]["gnsdr"], *pitch(v["overall"])] for k, v in M["rows"].items()]
+        body += [[f"torchcrepe on the {w}", "", "", *pitch(M["peers"][f"crepe_on_{w}"]["overall"])]
+                 for w in ("mixture", "separated")]
         page.section(f"MIR-1K (real): test clips {', '.join(M['test_clips'])}",
                      f"{len(M['test_clips'])} test clips rank the rows loosely: benchmarks/bench_majl_seeds.py --folds 4 "
                      "trains these rows on MIR-1K's training clips with one fold of songs held out and scores them "
-                     "there, with the peer (no test clip read).").table(head, body)
+                     "there, with the peer (no test clip read). Octave up: the voiced frames guessed an octave "
+                     "above the reference (%).").table(head + ["octave up"], body)
     elif s.get("mir1k_note"):
         page.section("MIR-1K (real)", s["mir1k_note"])
     page.section("Learning curves").figure(learning_curves(r["learning_curves"], "training loss of every stage"),
