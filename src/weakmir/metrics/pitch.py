@@ -1,4 +1,4 @@
-"""Melody / f0 metrics: RPA, RCA, OA, voicing recall and false alarm (mir_eval.melody).
+"""Melody / f0 metrics: RPA, RCA, OA, voicing recall and false alarm (mir_eval.melody); octave errors by direction.
 
 Conventions
 -----------
