@@ -724,7 +724,7 @@ def experiment_page(r: dict):
             line_plot(list(range(len(hist))), series, "iteration", "weight", "DWM weights"), "Figure 5", "figure5")
     if T.get("mir1k"):
         M = T["mir1k"]
-        pitch = lambda o: [o["rpa"], o["rca"], o.get("octave_up", "")]  # noqa: E731 (results.json before octave_up)
+        pitch = lambda o: [o["rpa"], o["rca"], o["octave_up"]]  # noqa: E731
         body = [[NAMES.get(k, "MAJL (synth single-labelled data)" if k == "majl" else k), v["overall"]["sdr"],
                  v["overall"]["gnsdr"], *pitch(v["overall"])] for k, v in M["rows"].items()]
         body += [[f"torchcrepe on the {w}", "", "", *pitch(M["peers"][f"crepe_on_{w}"]["overall"])]
