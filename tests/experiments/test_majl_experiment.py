@@ -263,6 +263,36 @@ def test_stage2_full_share_lists_the_fully_labelled_tracks_that_share_of_the_uni
     assert ("full_share" in got["settings"]) == bool(share)
 
 
+@pytest.mark.parametrize("extra, ids", [("both", ["p0", "p1", "p2", "s0", "s1", "s2"]), ("stems", ["s0", "s1", "s2"]),
+                                        ("pitch", ["p0", "p1", "p2"])])
+def test_mir1k_extra_picks_the_single_labelled_songs_of_its_stage2(tmp_path, monkeypatch, extra, ids):
+    """``mir1k.extra``: MIR-1K's Stage II adds the synth corpus's stems-only songs, its pitch-only songs, or both;
+    the clips it scores are never among them, and a value other than both / stems / pitch is a recipe error."""
+    from types import SimpleNamespace
+
+    from weakmir.errors import WeakmirError
+    from weakmir.experiments import majl as exp
+    from weakmir.experiments.stages import StageRunner
+
+    P, resolved = exp.recipe("tiny", [f"mir1k.extra={extra}", "mir1k.stage2.full_share=0"])
+    got = {}
+
+    def fake_fit(runner, name, model, step, tracks, n_tracks, cfg, settings, kwargs, **kw):
+        if name == "majl":
+            got.update(ids=sorted(t.id for t in tracks()), n=n_tracks, extra=sorted(settings["extra"]))
+        return model
+
+    monkeypatch.setattr(exp, "_fit", fake_fit)
+    monkeypatch.setattr(exp, "pseudo_labels", lambda jcf, tracks: list(tracks))
+    monkeypatch.setattr(exp, "filtered", lambda tracks, th: tracks)
+    D = {"mir1k_train": [SimpleNamespace(id=f"m{i}") for i in range(2)],
+         **{k: [SimpleNamespace(id=f"{k[0]}{i}") for i in range(3)] for k in ("stems", "pitch")}}
+    exp.run_task("mir1k/majl", {"mir1k": StageRunner(tmp_path, resolved, "data", "majl")}, P, D, None)
+    assert got["ids"] == ["m0", "m1"] + ids and got["extra"] == ids and got["n"] == 2 + len(ids)
+    with pytest.raises(WeakmirError, match="mir1k.extra 'voice'"):
+        exp.recipe("tiny", ["mir1k.extra=voice"])
+
+
 def test_full_share_out_of_range_is_a_recipe_error():
     from weakmir.errors import WeakmirError
     from weakmir.experiments import majl as exp

@@ -35,8 +35,9 @@ row on :class:`weakmir.experiments.stages.StageRunner` and scores it.
   on the valid songs (the ``th`` of the MAJL rows is the sweep's best on valid: RPA + SDR).
 * **MIR-1K** (``--mir1k DIR``, default ``../shared/data/mir1k`` beside the checkout; skipped with a note when
   absent): Stage I on the training songs of the real clips (split by song; the loader's valid songs are tested as well: nothing is selected on MIR-1K), Stage II with the synth
-  corpus's stems-only and pitch-only songs as the single-labelled data (we have no MUSDB18 / MIR-ST500
-  audio here); scored on MIR-1K's test songs; ``DIR/checkpoints/mir1k/{pipeline_mss,pipeline_pe,naive,
+  corpus's single-labelled songs (we have no MUSDB18 / MIR-ST500 audio here): ``mir1k.extra`` picks its
+  stems-only songs, its pitch-only songs or both (the paper's mix; the quick recipe keeps pitch-only, chosen
+  on held-out training clips: the synth voice stems strip real singers' fundamentals); scored on MIR-1K's test songs; ``DIR/checkpoints/mir1k/{pipeline_mss,pipeline_pe,naive,
   stage1,majl}.ckpt`` (and ``pipeline.ckpt``, the cascade; ``weakmir pitch`` reads the cascades and
   ``pipeline_pe``, ``weakmir separate`` the cascades' voice and ``pipeline_mss``). Four test clips rank the
   rows loosely: ``benchmarks/bench_majl_seeds.py --folds K`` trains the same tasks on the training clips with
@@ -92,6 +93,7 @@ class Mir1kConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     stage2: TrainConfig = field(default_factory=TrainConfig)  # Stage II on the larger union (init: scratch | stage1)
     synth_extra: bool = True  # Stage II's single-labelled data: the synth corpus's stems-only + pitch-only songs
+    extra: str = "both"  # which of them: both | stems (stems-only songs) | pitch (pitch-only songs)
     train_clips: int = 0  # at most this many training / test clips (0: all; the tiny recipe's smoke run)
     test_clips: int = 0
 
@@ -146,6 +148,8 @@ def recipe(name: str = "quick", sets=()) -> tuple:
     for key, cfg in (("train", P.train), ("stage2", P.stage2), ("mir1k.train", P.mir1k.train),
                      ("mir1k.stage2", P.mir1k.stage2)):
         check_lr_schedule(cfg.lr_schedule, f"recipe: {key}.lr_schedule")
+    if f"majl_{P.mir1k.extra}" not in EXTRA:
+        raise WeakmirError(f"recipe: mir1k.extra {P.mir1k.extra!r} must be both, stems or pitch")
     if not P.th_sweep or P.th not in P.th_sweep:
         raise WeakmirError(f"recipe: th {P.th} must be one of th_sweep {list(P.th_sweep)}")
     # build and run every combination once on 0.64 s of noise: a bad module entry fails here, not when its row
@@ -404,7 +408,7 @@ def run_task(task: str, runners: dict, P: MajlPreset, D: dict, figures: Path | N
         if row == "warm":
             return warm_start(runners["mir1k"], P, M, combo, P.mir1k.train, modules=modules)
         if row == "majl":
-            return train_row(runners["mir1k"], P, M, combo, "majl_both", P.mir1k.train, extra=extra, name="majl",
+            return train_row(runners["mir1k"], P, M, combo, f"majl_{P.mir1k.extra}", P.mir1k.train, extra=extra, name="majl",
                              modules=modules, cfg2=P.mir1k.stage2)
         return train_row(runners["mir1k"], P, M, combo, row, P.mir1k.train, figures=None, modules=modules)
     if row == "warm":
@@ -725,7 +729,8 @@ def experiment_page(r: dict):
     if T.get("mir1k"):
         M = T["mir1k"]
         pitch = lambda o: [o["rpa"], o["rca"], o["octave_up"]]  # noqa: E731
-        body = [[NAMES.get(k, "MAJL (synth single-labelled data)" if k == "majl" else k), v["overall"]["sdr"],
+        majl = NAMES[f"majl_{r['recipe']['mir1k']['extra']}"] + " songs (synth)"  # the Stage II extras it trained on
+        body = [[NAMES.get(k, majl if k == "majl" else k), v["overall"]["sdr"],
                  v["overall"]["gnsdr"], *pitch(v["overall"])] for k, v in M["rows"].items()]
         body += [[f"torchcrepe on the {w}", "", "", *pitch(M["peers"][f"crepe_on_{w}"]["overall"])]
                  for w in ("mixture", "separated")]
