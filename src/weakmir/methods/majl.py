@@ -89,7 +89,8 @@ Where we differ from the paper, and why:
   reference, Stage I's 8 dB; without Stage II's PE loss, 30 dB: the separator's targets do it, not the JCF).
   So the quick recipe's MIR-1K Stage II adds only the synth *pitch-only* songs (``mir1k.extra: pitch``,
   :mod:`weakmir.experiments.majl`), whose separator targets are Stage I's own pseudo sources: over 4 folds
-  and 2 seeds it gave 4.19 dB / 85.40 % against both sets' 4.69 / 82.93 (Stage I 3.92 / 85.56).
+  and 2 seeds it gave 4.19 dB / 85.40 % against both sets' 4.69 / 82.93 (Stage I 3.92 / 85.56); with a
+  third seed, 4.16 / 82.13 against 4.61 / 80.46 (Stage I 3.83 / 82.75).
   The quick recipe's synth part uses 0.5: its 6 fully labelled songs were ~1/8 of the union's crops, and
   on the valid songs (MAJL + both, th 0.7, 2 seeds) 0.5 raised the mean RPA of U x C from 85.5 to 87.4 %
   and of U x H from 86.7 to 90.0 % (SDR 8.49 -> 8.56 and 8.02 -> 8.77 dB; 0.75 was between).
