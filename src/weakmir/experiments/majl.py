@@ -93,7 +93,7 @@ class Mir1kConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     stage2: TrainConfig = field(default_factory=TrainConfig)  # Stage II on the larger union (init: scratch | stage1)
     synth_extra: bool = True  # Stage II's single-labelled data: the synth corpus's stems-only + pitch-only songs
-    extra: str = "both"  # which of them: both | stems (stems-only songs) | pitch (pitch-only songs)
+    extra: str = "both"  # which of them: both | stems (stems-only songs) | pitch (pitch-only songs) | stems_half | pitch_half
     train_clips: int = 0  # at most this many training / test clips (0: all; the tiny recipe's smoke run)
     test_clips: int = 0
 
@@ -149,7 +149,8 @@ def recipe(name: str = "quick", sets=()) -> tuple:
                      ("mir1k.stage2", P.mir1k.stage2)):
         check_lr_schedule(cfg.lr_schedule, f"recipe: {key}.lr_schedule")
     if f"majl_{P.mir1k.extra}" not in EXTRA:
-        raise WeakmirError(f"recipe: mir1k.extra {P.mir1k.extra!r} must be both, stems or pitch")
+        raise WeakmirError(f"recipe: mir1k.extra {P.mir1k.extra!r} must be one of "
+                           f"{', '.join(k.removeprefix('majl_') for k in EXTRA)}")
     if not P.th_sweep or P.th not in P.th_sweep:
         raise WeakmirError(f"recipe: th {P.th} must be one of th_sweep {list(P.th_sweep)}")
     # build and run every combination once on 0.64 s of noise: a bad module entry fails here, not when its row
