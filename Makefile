@@ -31,10 +31,10 @@ sysdeps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PKGS) >/dev/null; \
 	fi
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) $(WHEELS) torch==2.13.0
-	$(PIP) $(WHEELS) -e ".[test]"
+	$(PIP) $(WHEELS) -c constraints.txt -e ".[test]"
 	$(PIP) --no-deps torchcrepe==0.0.24 museval==0.4.1
 	touch $@
 
