@@ -154,3 +154,29 @@ def test_labelling_field_hides_what_it_does_not_name(tmp_path, voice_corpus):
             st.f0 = None
     with pytest.raises(ManifestError, match="has no voice f0"):
         voice.check(m2)
+
+
+def _peak_hz(x: np.ndarray, sr: int = 16000) -> float:
+    return float(np.argmax(np.abs(np.fft.rfft(x * np.hanning(len(x))))) * sr / len(x))
+
+
+def test_varispeed_moves_the_pitch_and_the_labels_with_the_audio():
+    """An octave down plays twice as long: the tone's peak, its f0 labels and their times move together."""
+    sr, hop = 16000, 320
+    x = (0.3 * np.sin(2 * np.pi * 440.0 * np.arange(2 * sr) / sr)).astype(np.float32)
+    f0 = np.zeros(len(x) // hop + 1, np.float32)
+    f0[25:75] = 440.0  # voiced 0.5-1.5 s
+    t = voice.VoiceTrack("t", "full", x, x.copy(), f0, conf_pe=np.full(len(f0), 0.5, np.float32), hop=hop)
+    d = voice.varispeed(t, -12.0)
+    assert d.id == "t@-12.00st" and len(d.mix) == len(d.voice) == pytest.approx(2 * len(x), abs=2)
+    assert _peak_hz(d.mix) == pytest.approx(220.0, abs=1.0) and _peak_hz(d.voice) == pytest.approx(220.0, abs=1.0)
+    assert len(d.f0) == d.frames and np.unique(d.f0[d.f0 > 0]) == pytest.approx([220.0])
+    on = np.flatnonzero(d.f0 > 0) * hop / sr  # 0.5-1.5 s of the old audio is 1.0-3.0 s of the new one
+    assert on[0] == pytest.approx(1.0, abs=0.021) and on[-1] == pytest.approx(3.0, abs=0.041)
+    assert (d.conf_pe == 1).all() and len(d.conf_mss) == d.frames  # the confidences were the old audio's
+    r = 2 ** (7 / 12)  # up a fifth: r times as fast
+    u = voice.varispeed(t, 7.0)
+    assert len(u.mix) == pytest.approx(len(x) / r, abs=2) and _peak_hz(u.mix) == pytest.approx(440 * r, abs=1.0)
+    assert np.median(u.f0[u.f0 > 0]) == pytest.approx(440 * r, rel=1e-5)
+    p = voice.varispeed(voice.VoiceTrack("p", "pitch", x, None, f0), -7.0)  # a pitch-only track: no voice
+    assert p.voice is None and p.labelling == "pitch" and len(p.mix) == pytest.approx(len(x) * r, abs=2)

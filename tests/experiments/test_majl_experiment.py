@@ -293,6 +293,46 @@ def test_mir1k_extra_picks_the_single_labelled_songs_of_its_stage2(tmp_path, mon
         exp.recipe("tiny", ["mir1k.extra=voice"])
 
 
+def test_mir1k_shifts_add_transposed_copies_of_the_training_clips_to_every_row(tmp_path, monkeypatch):
+    """``mir1k.shifts``: every MIR-1K row trains on the clips and one tape-speed copy of each per value (the
+    copies' f0 moved with them); the synth extras are not copied; a shift of 0 or beyond an octave is a recipe
+    error."""
+    from weakmir.errors import WeakmirError
+    from weakmir.experiments import majl as exp
+    from weakmir.experiments.stages import StageRunner
+
+    P, resolved = exp.recipe("tiny", ["mir1k.shifts=[-7, 5]", "mir1k.stage2.full_share=0", "mir1k.extra=pitch"])
+    got = {}
+
+    def fake_fit(runner, name, model, step, tracks, n_tracks, cfg, settings, kwargs, **kw):
+        got[name] = ([t for t in tracks()], n_tracks)
+        return model
+
+    monkeypatch.setattr(exp, "_fit", fake_fit)
+    monkeypatch.setattr(exp, "_fit_apart", lambda runner, P, combo, jcf, full, *a, **k: got.update(pipeline=(full, 0)))
+    monkeypatch.setattr(exp, "pseudo_labels", lambda jcf, tracks: list(tracks))
+    monkeypatch.setattr(exp, "filtered", lambda tracks, th: tracks)
+
+    def track(id, hz, lab="full"):
+        x = np.sin(2 * np.pi * hz * np.arange(16000) / 16000).astype(np.float32)
+        return voice.VoiceTrack(id, lab, x, None if lab == "pitch" else x, np.full(51, hz, np.float32))
+
+    D = {"mir1k_train": [track("m0", 220.0), track("m1", 330.0)], "stems": [], "pitch": [track("p0", 440.0, "pitch")]}
+    runners = {"mir1k": StageRunner(tmp_path, resolved, "data", "majl")}
+    for row in ("pipeline", "naive", "stage1", "majl"):
+        exp.run_task(f"mir1k/{row}", runners, P, D, None)
+    ids = ["m0", "m1", "m0@-7.00st", "m1@-7.00st", "m0@+5.00st", "m1@+5.00st"]
+    for row in ("pipeline", "naive", "stage1"):
+        assert [t.id for t in got[row][0]] == ids, row
+    assert [t.id for t in got["majl"][0]] == ids + ["p0"] and got["majl"][1] == 7
+    low = got["stage1"][0][2]
+    assert np.median(low.f0[low.f0 > 0]) == pytest.approx(220.0 * 2 ** (-7 / 12), rel=1e-5)
+    assert len(low.mix) == pytest.approx(16000 * 2 ** (7 / 12), abs=2)
+    for bad in ("[0]", "[-13]"):
+        with pytest.raises(WeakmirError, match="mir1k.shifts"):
+            exp.recipe("tiny", [f"mir1k.shifts={bad}"])
+
+
 def test_full_share_out_of_range_is_a_recipe_error():
     from weakmir.errors import WeakmirError
     from weakmir.experiments import majl as exp

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..audio.io import load as load_audio
+from ..audio.io import resample
 from ..errors import ManifestError
 from .manifest import LABELLINGS, Manifest, Track
 from .notes import read_f0
@@ -135,6 +136,31 @@ class VoiceTrack:
         return len(self.mix) // self.hop + 1
 
 
+def varispeed(track: VoiceTrack, semitones: float, sample_rate: int = 16000) -> VoiceTrack:
+    """``track`` played ``2 ** (semitones / 12)`` times as fast: every pitch moves by ``semitones`` and every
+    duration by the inverse factor (tape speed: resampling with soxr, no time-stretch artefacts). The f0 (if
+    any) moves with it onto the same hop grid; the confidences start again at 1 (they belong to the new audio).
+    The id gets ``@{semitones:+.2f}st``.
+
+    Shape: ``mix (L,)`` -> ``(~L / r,)``, ``f0 (T,)`` -> ``(~L / r // hop + 1,)``, ``r = 2 ** (semitones / 12)``.
+    """
+    r = 2.0 ** (semitones / 12.0)
+
+    def play(x):
+        return None if x is None else resample(x[None], sample_rate, sample_rate / r)[0]
+
+    mix, voice = play(track.mix), play(track.voice)
+    if voice is not None:
+        n = min(len(mix), len(voice))
+        mix, voice = mix[:n], voice[:n]
+    f0 = None
+    if track.f0 is not None:  # frame k of the old grid (k * hop s) is at k * hop / r s of the new one, r times higher
+        hop_s = track.hop / sample_rate
+        old = np.arange(len(track.f0)) * hop_s / r
+        f0 = f0_on_grid(old, track.f0 * r, track.f0 > 0, len(mix) // track.hop + 1, hop_s)
+    return VoiceTrack(f"{track.id}@{semitones:+.2f}st", track.labelling, mix, voice, f0, hop=track.hop)
+
+
 def _mono(path, sample_rate: int) -> np.ndarray:
     return load_audio(path, sample_rate=sample_rate)[0].mean(axis=0).astype(np.float32)
 
@@ -167,4 +193,4 @@ def load(manifest: Manifest, split: str | None, sample_rate: int = 16000, hop: i
 
 
 __all__ = ["VOICE", "voice_stem", "f0_path", "labelling", "with_labelling", "check", "f0_on_grid", "VoiceTrack",
-           "load"]
+           "varispeed", "load"]
