@@ -93,7 +93,8 @@ Where we differ from the paper, and why:
   third seed, 4.16 / 82.13 against 4.61 / 80.46 (Stage I 3.83 / 82.75).
   The davidson fold kept its octave errors with pitch-only (16.5 %) until every row also trained on copies
   of the training clips 7 semitones lower (``mir1k.shifts``, the experiment's): 4.9 %, and MAJL 4.33 dB /
-  86.29 % over the same 8 folds (pipeline 3.88 / 85.70, Stage I 3.68 / 85.73).
+  86.29 % over the same 8 folds (pipeline 3.88 / 85.70, Stage I 3.68 / 85.73); with seed 2, 4.24 / 85.36 over
+  12 (pipeline 3.89 / 85.02, Stage I 3.75 / 85.43): every row gains, MAJL's lead over the pipeline is small.
   The quick recipe's synth part uses 0.5: its 6 fully labelled songs were ~1/8 of the union's crops, and
   on the valid songs (MAJL + both, th 0.7, 2 seeds) 0.5 raised the mean RPA of U x C from 85.5 to 87.4 %
   and of U x H from 86.7 to 90.0 % (SDR 8.49 -> 8.56 and 8.02 -> 8.77 dB; 0.75 was between).
