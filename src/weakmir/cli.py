@@ -616,6 +616,12 @@ def _add_train(sub) -> None:
     p.add_argument("--model", choices=["att", "fc", "fc_t", "rnn", "rf", "mt", "dgm"], default=None,
                    help="weak-mic only: the tagger (thesis: att = attention MIL, fc_t = mean pooling, fc = flat, "
                         "rnn = bi-GRU, rf = random forests, mt = mean teacher, dgm = semi-supervised VAE; default att)")
+    p.add_argument("--settings", choices=["synth", "mir1k"], default=None,
+                   help="majl only: which of the recipe's settings train the rows: synth (its top-level combos[0], "
+                        "train and stage2, chosen on the synth corpus; the default) or mir1k (its mir1k section: "
+                        "combo, modules, train, stage2 and shifts, chosen on MIR-1K's held-out training clips; for "
+                        "real singing: the quick recipe adds a copy of every fully labelled training track 7 "
+                        "semitones lower)")
     p.add_argument("--out", "-o", type=Path, required=True, help="run folder (a finished or killed run in it resumes)")
     p.add_argument("--recipe", default="quick",
                    help="a packaged recipe (tiny, quick, paper: recipes/METHOD/NAME.yaml) or a YAML file")
@@ -631,10 +637,12 @@ def _cmd_train(a) -> int:
 
     if a.model and a.method != "weak-mic":
         raise WeakmirError(f"--model applies to weak-mic only; drop it for {a.method}")
+    if a.settings and a.method != "majl":
+        raise WeakmirError(f"--settings applies to majl only; drop it for {a.method}")
     if len(a.manifest) > 1 and a.method != "majl":
         raise WeakmirError(f"{a.method} trains on one manifest, {len(a.manifest)} were given; merge them or pass one")
     r = train(a.method, a.manifest if a.method == "majl" else a.manifest[0], a.out, a.recipe, a.sets, _engine(a), progress=not a.quiet, overwrite=a.overwrite,
-              model=a.model or "att")
+              model=a.model or "att", settings=a.settings or "synth")
     if r is None:  # a rank other than 0 of a distributed run
         return 0
     s = r["summary"]

@@ -79,6 +79,32 @@ def test_train_majl_then_pitch(voice_corpus, tmp_path, capsys):
     assert "voice_separator checkpoints are for weakmir separate" in err and not (tmp_path / "x").exists()
 
 
+def test_train_majl_with_the_mir1k_settings_trains_that_sections_modules_on_the_shifted_copies(voice_corpus, tmp_path,
+                                                                                                capsys):
+    """``--settings mir1k``: the rows train with the recipe's ``mir1k`` section (its combo, its rates) on the
+    fully labelled tracks and a tape-speed copy of each per ``mir1k.shifts`` value; ``--settings`` is majl's."""
+    from weakmir.train import checkpoint
+
+    full, _ = _views(voice_corpus[0])
+    run = tmp_path / "run"
+    assert main(["train", "majl", str(full), "-o", str(run), "--recipe", "tiny", "--settings", "mir1k",
+                 "--set", "mir1k.combo=UxH", "--set", "mir1k.shifts=[-7]", "--set", "mir1k.train.crops=4",
+                 "--set", "mir1k.train.epochs=2", "--quiet"]) == 0
+    r = json.loads((run / "results.json").read_text())
+    s = r["summary"]
+    assert s["settings"] == "mir1k" and s["combo"] == "UxH" and s["shifts"] == [-7]
+    assert s["tracks"]["full"] == 4 and s["rows"] == ["pipeline", "naive", "stage1"]  # 2 songs + their copies
+    # 4 tracks x 4 crops / batch 4 = 4 steps per epoch, 2 epochs (the synth settings: 2 crops, 2 epochs)
+    assert len(r["learning_curves"]["stage1"]) == 8 and len(r["learning_curves"]["naive"]) == 8
+    _, meta = checkpoint.load(run / "checkpoints" / "stage1.ckpt")
+    assert meta["kwargs"]["pe"] == "harmof0" and meta["kwargs"]["mss"] == "unet_jansson"
+    page = (run / "report.md").read_text()
+    assert "with the recipe's mir1k settings" in page and "4 full (2 and a copy of each at -7 semitones)" in page
+    capsys.readouterr()
+    assert main(["train", "weak-mic", str(full), "-o", str(tmp_path / "w"), "--settings", "mir1k"]) != 0
+    assert "--settings applies to majl only" in capsys.readouterr().err and not (tmp_path / "w").exists()
+
+
 def test_pitch_crepe_needs_no_training(tmp_path):
     sr = 16000
     t = np.arange(2 * sr) / sr

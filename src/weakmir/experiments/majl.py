@@ -185,6 +185,12 @@ def mir1k_combo(P: MajlPreset) -> tuple[str, dict]:
 
 # -- data ------------------------------------------------------------------------------------------------
 
+def with_shifts(tracks: list, shifts) -> list:
+    """``tracks`` followed by one tape-speed copy of each per value of ``shifts`` (semitones,
+    :func:`weakmir.data.voice.varispeed`: the f0 moves with the audio), the order of ``mir1k.shifts``."""
+    return list(tracks) + [voice_view.varispeed(t, s) for s in shifts for t in tracks]
+
+
 def from_first_note(t: voice_view.VoiceTrack, lead_in: float = 0.5, sample_rate: int = 16000) -> voice_view.VoiceTrack:
     """``t`` cut to start ``lead_in`` seconds before the voice's first voiced frame (its f0; on the hop grid).
     Shape: every array of the track loses the same number of frames (``mix``, ``voice``: that many hops)."""
@@ -413,7 +419,7 @@ def run_task(task: str, runners: dict, P: MajlPreset, D: dict, figures: Path | N
     where, row = task.split("/", 1)
     if where == "mir1k":
         extra = {"stems": D["stems"], "pitch": D["pitch"]} if P.mir1k.synth_extra else {"stems": [], "pitch": []}
-        M = {"full": D["mir1k_train"] + [voice_view.varispeed(t, s) for s in P.mir1k.shifts for t in D["mir1k_train"]]}
+        M = {"full": with_shifts(D["mir1k_train"], P.mir1k.shifts)}
         combo, modules = mir1k_combo(P)
         if row == "warm":
             return warm_start(runners["mir1k"], P, M, combo, P.mir1k.train, modules=modules)
@@ -756,5 +762,5 @@ def experiment_page(r: dict):
     return page
 
 
-__all__ = ["METHOD", "ROWS", "OTHER_ROWS", "SUMMARY_ROWS", "MajlPreset", "Mir1kConfig", "recipe", "mir1k_combo", "views", "pop_corpus", "make_jcf", "train_row", "warm_start", "pe_rate", "tasks_of",
+__all__ = ["METHOD", "ROWS", "OTHER_ROWS", "SUMMARY_ROWS", "MajlPreset", "Mir1kConfig", "recipe", "mir1k_combo", "with_shifts", "views", "pop_corpus", "make_jcf", "train_row", "warm_start", "pe_rate", "tasks_of",
            "run_task", "runners_for", "score", "overall", "crepe_scores", "score_jobs", "experiment", "tables", "seed_note"]

@@ -24,8 +24,13 @@ checkpoints every N steps), from the same recipes, on any manifest:
   only, ``pitch``: mixture + f0 only; the manifest's ``labelling`` or what the track has,
   :mod:`weakmir.data.voice`) decides what it trains. The pipeline (MSS and PE apart), naive joint
   learning and MAJL-Stage I train on the ``full`` training tracks; MAJL Stage II from scratch on those plus
-  the single-labelled ones, pseudo-labelled by Stage I (the recipe's ``th``), when there are any. The
-  modules are the recipe's first ``combos``. Scored on the fully labelled tracks of split test (else
+  the single-labelled ones, pseudo-labelled by Stage I (the recipe's ``th``), when there are any. With
+  ``settings="synth"`` (the default) the modules are the recipe's first ``combos`` and the rows train as its
+  ``train`` / ``stage2`` say (chosen on the synth corpus); with ``"mir1k"`` (for real singing) as its ``mir1k``
+  section says — ``combo``, ``modules``, ``train``, ``stage2`` (chosen on MIR-1K's held-out training clips)
+  and ``shifts``: the fully labelled training tracks and one tape-speed copy of each per value
+  (:func:`weakmir.experiments.majl.with_shifts`; the quick recipe's −7 semitones). Its ``extra`` and
+  ``synth_extra`` do not apply: the single-labelled tracks are the manifests'. Scored on the fully labelled tracks of split test (else
   valid): SDR, GNSDR, RPA, RCA. ``RUN/checkpoints/{pipeline_mss,pipeline_pe,pipeline,naive,stage1,majl}.ckpt``
   (``pipeline``, ``naive``, ``stage1``, ``majl``: ``weakmir pitch`` reads them, and ``pipeline_pe``;
   ``weakmir separate`` reads their voice and ``pipeline_mss``).
@@ -117,16 +122,20 @@ def check_manifest(method: str, manifest: Manifest) -> dict:
     return {"eval_split": split, "tracks": len(scored), "valid": valid, "instruments": manifest_instruments(manifest)}
 
 
+MAJL_SETTINGS = ("synth", "mir1k")  # which of a majl recipe's sections trains `train majl`'s rows
+
+
 def train(method: str, manifest_path, out, recipe: str = "quick", sets=(), engine: Engine | None = None,
-          progress: bool = True, overwrite: bool = False, model: str = "att") -> dict | None:
+          progress: bool = True, overwrite: bool = False, model: str = "att", settings: str = "synth") -> dict | None:
     """Train ``method`` on the manifest at ``manifest_path`` into ``out`` (module docstring); returns the
     results (None on ranks other than 0). ``out`` is checked first (:func:`weakmir.files.check_output_folder`:
-    a run never replaces its input manifest unless ``overwrite``)."""
+    a run never replaces its input manifest unless ``overwrite``). ``settings`` (majl only, one of
+    :data:`MAJL_SETTINGS`): the recipe's top-level settings or its ``mir1k`` section."""
     if method not in METHODS:
         raise WeakmirError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     if method == "majl":
         return _majl(manifest_path if isinstance(manifest_path, (list, tuple)) else [manifest_path], out, recipe,
-                     sets, engine, progress, overwrite)
+                     sets, engine, progress, overwrite, settings)
     manifest = Manifest.read(manifest_path)
     check_output_folder(out, inputs=[manifest.path], writes=RUN_FILES, overwrite=overwrite, option="--out")
     engine = engine or Engine(progress=progress)
@@ -399,11 +408,15 @@ def _weak_mic_page(r: dict):
 
 # -- majl ------------------------------------------------------------------------------------------------------
 
-def _majl(paths, out, recipe: str, sets, engine: Engine | None, progress: bool, overwrite: bool) -> dict | None:
+def _majl(paths, out, recipe: str, sets, engine: Engine | None, progress: bool, overwrite: bool,
+          settings: str = "synth") -> dict | None:
     import hashlib
 
     from ..data import voice
-    from .majl import recipe as load_recipe, score, train_row
+    from .majl import mir1k_combo, recipe as load_recipe, score, train_row, with_shifts
+
+    if settings not in MAJL_SETTINGS:
+        raise WeakmirError(f"unknown majl settings {settings!r}; use one of {', '.join(MAJL_SETTINGS)}")
 
     manifests = [Manifest.read(p) for p in paths]
     check_output_folder(out, inputs=[m.path for m in manifests], writes=RUN_FILES, overwrite=overwrite, option="--out")
@@ -423,22 +436,27 @@ def _majl(paths, out, recipe: str, sets, engine: Engine | None, progress: bool, 
         counts = ", ".join(f"{m.path}: {i['labellings']}" for m, i in zip(manifests, infos))
         raise WeakmirError(f"no fully labelled training track (voice stem + f0) in {counts}; MAJL-Stage I trains on "
                            "fully labelled songs: give one manifest whose train tracks have both")
-    key = hashlib.sha256("".join(fingerprint(m.path) for m in manifests).encode()).hexdigest()[:16]
+    if settings == "mir1k":  # the real-recordings section: its modules, rates and tape-speed copies
+        (combo, modules), cfg, cfg2 = mir1k_combo(P), P.mir1k.train, P.mir1k.stage2
+        D["full"] = with_shifts(D["full"], P.mir1k.shifts)
+    else:
+        combo, modules, cfg, cfg2 = P.combos[0], None, P.train, P.stage2
+    key = hashlib.sha256(("".join(fingerprint(m.path) for m in manifests) + settings).encode()).hexdigest()[:16]
     runner = StageRunner(out / "checkpoints", resolved, key, "majl", log, engine)
-    combo = P.combos[0]
     log(f"{len(manifests)} manifest(s): full {len(D['full'])}, stems-only {len(D['stems'])}, pitch-only "
-        f"{len(D['pitch'])} training tracks; {combo.replace('x', ' x ')}")
+        f"{len(D['pitch'])} training tracks; {combo.replace('x', ' x ')}, the recipe's {settings} settings")
     rows = ["pipeline", "naive", "stage1"] + (["majl"] if D["stems"] or D["pitch"] else [])
     models = {}
     for r in rows:
-        models[r] = (train_row(runner, P, D, combo, "majl_both", P.train, name="majl", cfg2=P.stage2) if r == "majl"
-                     else train_row(runner, P, D, combo, r, P.train, figures=out / "figures"))
+        models[r] = (train_row(runner, P, D, combo, "majl_both", cfg, name="majl", modules=modules, cfg2=cfg2)
+                     if r == "majl" else train_row(runner, P, D, combo, r, cfg, figures=out / "figures", modules=modules))
     if global_rank() != 0:
         return None
     split = next((i["eval_split"] for i in infos if i["eval_split"]), None)
     scores = {r: score(m, D["eval"]) for r, m in models.items()} if D["eval"] else {}
-    summary = {"method": "majl", "manifests": [str(m.path) for m in manifests], "combo": combo,
+    summary = {"method": "majl", "manifests": [str(m.path) for m in manifests], "combo": combo, "settings": settings,
                "tracks": {k: len(v) for k, v in D.items()}, "eval_split": split, "th": P.th,
+               "shifts": list(P.mir1k.shifts) if settings == "mir1k" else [],
                "rows": rows, "scores": {r: v["overall"] for r, v in scores.items()}, "stages": _summary_of(runner.curves),
                "seconds": time.perf_counter() - t0}
     if not (D["stems"] or D["pitch"]):
@@ -454,8 +472,12 @@ def _majl_page(r: dict):
     from .majl import seed_note
 
     s = r["summary"]
+    n = s["tracks"]["full"] // (1 + len(s.get("shifts", [])))
+    copies = (f" ({n} and a copy of each at {', '.join(f'{v:+g}' for v in s['shifts'])} semitones)"
+              if s.get("shifts") else "")
     page = Page("weakmir train majl", f"{s['combo'].replace('x', ' x ')} trained on {', '.join(s['manifests'])} "
-                f"(training tracks: {s['tracks']['full']} full, {s['tracks']['stems']} stems-only, "
+                f"with the recipe's {s.get('settings', 'synth')} settings "
+                f"(training tracks: {s['tracks']['full']} full{copies}, {s['tracks']['stems']} stems-only, "
                 f"{s['tracks']['pitch']} pitch-only), {s['seconds'] / 60:.1f} min." + (f" {s['note']}." if s.get("note") else "")
                 + " " + seed_note(r["recipe"]["seed"]))
     if s["scores"]:
