@@ -177,6 +177,32 @@ def test_crops_mask_what_a_track_lacks():
     assert c["w_mss"].sum() == 0 and c["voice"].abs().sum() == 0 and c["w_pe"].sum() > 0
 
 
+def test_epoch_crops_caps_an_epoch_and_draws_its_tracks_from_all_of_them():
+    """``per_epoch`` binds only above the tracks' crops (below, every item is as without it); when it binds an
+    epoch holds that many crops, their tracks drawn from every track; ``TrainConfig.steps`` follows it."""
+    from weakmir.data.voice import VoiceTrack
+
+    L = 16000
+    tracks = [VoiceTrack(f"t{k}", "full", np.full(L, k + 1, np.float32), np.full(L, k + 1, np.float32),
+                         np.full(L // 320 + 1, 200.0, np.float32)) for k in range(5)]
+    plain = majl.Crops(tracks, seconds=0.32, crops=2, seed=3)
+    loose = majl.Crops(tracks, seconds=0.32, crops=2, seed=3, per_epoch=20)
+    assert len(plain) == len(loose) == 10
+    for _ in range(2):  # two epochs: every item the same crop of the same track
+        for i in range(10):
+            a, b = plain[i], loose[i]
+            assert torch.equal(a["mix"], b["mix"]) and torch.equal(a["f0"], b["f0"])
+    capped = majl.Crops(tracks, seconds=0.32, crops=2, seed=3, per_epoch=3)
+    assert len(capped) == 3
+    seen = [int(capped[i]["mix"][0]) - 1 for _ in range(20) for i in range(3)]  # the track of each crop, 20 epochs
+    assert set(seen) == set(range(5))  # every track is drawn, not only the first three
+    assert majl.TrainConfig(crops=2, epochs=3, batch_size=2).steps(5) == 15
+    assert majl.TrainConfig(crops=2, epochs=3, batch_size=2, epoch_crops=4).steps(5) == 6
+    assert majl.TrainConfig(crops=2, epochs=3, batch_size=2, epoch_crops=40).steps(5) == 15
+    with pytest.raises(ValueError, match="epoch_crops"):
+        majl.TrainConfig(epoch_crops=-1)
+
+
 def test_filtered_thresholds_only_pseudo_labels():
     from weakmir.data.voice import VoiceTrack
 

@@ -319,7 +319,10 @@ def pe_step(pe_frames: int | None = None):
 
 class Crops(torch.utils.data.Dataset):
     """Random crops of voice tracks: ``crops`` per track per epoch, offsets on the hop grid, a new draw each
-    time an item is read (an epoch's crops differ from the last one's). A share ``sung`` of the crops is
+    time an item is read (an epoch's crops differ from the last one's). With ``per_epoch`` (> 0) an epoch
+    holds at most that many crops: when the tracks would give more, each crop's track is drawn at random too
+    (a larger corpus trains in the same steps, on a new draw of its tracks each epoch; fewer crops than that
+    leave every item as without it). A share ``sung`` of the crops is
     drawn where the voice sounds (half the crop or more voiced, by the f0, else by the voice stem's
     energy): the pop songs rest between phrases and in their intros, and a separator fed mostly silent
     voice learns to output silence.
@@ -330,10 +333,12 @@ class Crops(torch.utils.data.Dataset):
     """
 
     def __init__(self, tracks: list[VoiceTrack], seconds: float, crops: int = 8, seed: int = 0,
-                 sample_rate: int = 16000, hop: int = 320, sung: float = 0.8):
+                 sample_rate: int = 16000, hop: int = 320, sung: float = 0.8, per_epoch: int = 0):
         if not tracks:
             raise ValueError("no tracks to crop")
         self.tracks, self.crops, self.seed, self.hop = list(tracks), int(crops), int(seed), int(hop)
+        self.drawn = 0 < per_epoch < len(self.tracks) * self.crops  # the cap binds: tracks drawn at random
+        self.n = int(per_epoch) if self.drawn else len(self.tracks) * self.crops
         self.length = max(int(round(seconds * sample_rate / hop)), 1) * hop
         self.reads = np.zeros(len(self), np.int64)
         self.sung = float(sung)
@@ -360,15 +365,16 @@ class Crops(torch.utils.data.Dataset):
         return starts[held >= frames // 2]
 
     def __len__(self) -> int:
-        return len(self.tracks) * self.crops
+        return self.n
 
     def __getitem__(self, i: int) -> dict:
-        t = self.tracks[i % len(self.tracks)]
         rng = np.random.default_rng((self.seed, i, int(self.reads[i])))
         self.reads[i] += 1
+        k = int(rng.integers(len(self.tracks))) if self.drawn else i % len(self.tracks)
+        t = self.tracks[k]
         L, hop = self.length, self.hop
         n = len(t.mix)
-        sung = self.starts[i % len(self.tracks)]
+        sung = self.starts[k]
         if len(sung) and rng.random() < self.sung:
             start = int(sung[rng.integers(len(sung))]) * hop
         else:
@@ -452,6 +458,8 @@ class TrainConfig:
     full_share: float = 0.0  # Stage II only: share of the crops from the fully labelled tracks (0: as many as they are)
     pe_weight: float = 1.0  # the PE loss's weight in eq. 3 / 14 / 15 (module docstring: the spectrogram term of eq. 1)
     warmup: int = 0  # epochs the modules first train apart (MSS on the stems, PE on the clean voice): every row starts there (0: scratch)
+    epoch_crops: int = 0  # at most this many crops per epoch (0: crops per track x tracks): a larger corpus trains in
+    # the same steps, each crop from a track drawn at random (Crops' per_epoch)
 
     def __post_init__(self):
         if self.init not in ("scratch", "stage1"):
@@ -460,6 +468,8 @@ class TrainConfig:
             raise ValueError(f"warmup {self.warmup}: use a number of epochs >= 0 (0: every row from scratch)")
         if not 0.0 <= self.full_share < 1.0:
             raise ValueError(f"full_share {self.full_share}: use a share in [0, 1) (0: the plain union)")
+        if self.epoch_crops < 0:
+            raise ValueError(f"epoch_crops {self.epoch_crops}: use a number of crops >= 0 (0: no cap)")
 
     def full_repeats(self, n_full: int, n_extra: int) -> int:
         """How many times Stage II lists each fully labelled track so that they make about ``full_share`` of
@@ -469,7 +479,10 @@ class TrainConfig:
         return max(1, int(round(self.full_share / (1.0 - self.full_share) * n_extra / n_full)))
 
     def steps(self, n_tracks: int) -> int:
-        return max(self.epochs * (n_tracks * self.crops) // self.batch_size, 1)
+        """Training steps on ``n_tracks`` tracks: ``epochs`` of ``crops`` per track (at most ``epoch_crops``)."""
+        per_epoch = n_tracks * self.crops
+        per_epoch = min(per_epoch, self.epoch_crops) if self.epoch_crops else per_epoch
+        return max(self.epochs * per_epoch // self.batch_size, 1)
 
 
 __all__ = ["LR_SCHEDULE", "hz_to_cents", "pitch_targets", "decode", "confidence", "threshold", "loss_mss", "loss_pe",
