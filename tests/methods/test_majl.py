@@ -199,8 +199,32 @@ def test_epoch_crops_caps_an_epoch_and_draws_its_tracks_from_all_of_them():
     assert majl.TrainConfig(crops=2, epochs=3, batch_size=2).steps(5) == 15
     assert majl.TrainConfig(crops=2, epochs=3, batch_size=2, epoch_crops=4).steps(5) == 6
     assert majl.TrainConfig(crops=2, epochs=3, batch_size=2, epoch_crops=40).steps(5) == 15
+    # Stage II counts its tracks once (its crops list the full ones several times): the cap follows the count
+    assert majl.TrainConfig(crops=2, epoch_crops=10).epoch_cap(5) == 0
+    assert majl.TrainConfig(crops=2, epoch_crops=9).epoch_cap(5) == 9 and majl.TrainConfig(crops=2).epoch_cap(99) == 0
     with pytest.raises(ValueError, match="epoch_crops"):
         majl.TrainConfig(epoch_crops=-1)
+
+
+def test_fit_caps_an_epoch_by_the_tracks_it_counts_not_by_stage2s_repeated_list():
+    """``_fit`` hands ``Crops`` the cap of the tracks it counts: Stage II's union (the full tracks listed
+    ``full_repeats`` times) stays uncapped while the counted tracks' crops fit, and is capped when they do not."""
+    from types import SimpleNamespace
+
+    from weakmir.data.voice import VoiceTrack
+    from weakmir.experiments import majl as exp
+
+    L = 16000
+    tracks = [VoiceTrack(f"t{k}", "full", np.ones(L, np.float32), np.ones(L, np.float32),
+                         np.full(L // 320 + 1, 200.0, np.float32)) for k in range(6)]
+    got = {}
+    runner = SimpleNamespace(load=lambda *a, **k: False,
+                             train=lambda name, model, step, data, steps, *a, **k: got.update(n=len(data), steps=steps))
+    union = tracks * 3  # 6 counted tracks listed 3 times
+    for cap, n, steps in ((12, 36, 6), (8, 8, 4)):  # 6 tracks x 2 crops = 12: a cap of 12 does not bind (18 x 2 crops), 8 does
+        cfg = majl.TrainConfig(crops=2, epochs=2, batch_size=4, epoch_crops=cap)
+        exp._fit(runner, "s", None, None, lambda: union, 6, cfg, {}, {}, seed=0)
+        assert (got["n"], got["steps"]) == (n, steps), cap
 
 
 def test_filtered_thresholds_only_pseudo_labels():

@@ -272,7 +272,7 @@ def _fit(runner: StageRunner, name: str, model, step, tracks, n_tracks: int, cfg
         return model
     if start is not None:
         start(model)
-    data = Crops(tracks(), cfg.seconds, cfg.crops, seed=seed + 1, per_epoch=cfg.epoch_crops)
+    data = Crops(tracks(), cfg.seconds, cfg.crops, seed=seed + 1, per_epoch=cfg.epoch_cap(n_tracks))
     return runner.train(name, model, step, data, steps, cfg.batch_size, cfg.lr, settings, kwargs, trains=trains,
                         also=also, seed=seed, lr_schedule=cfg.lr_schedule)
 

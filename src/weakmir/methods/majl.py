@@ -478,11 +478,16 @@ class TrainConfig:
             return 1
         return max(1, int(round(self.full_share / (1.0 - self.full_share) * n_extra / n_full)))
 
+    def epoch_cap(self, n_tracks: int) -> int:
+        """:class:`Crops`' ``per_epoch`` for ``n_tracks`` tracks: ``epoch_crops`` when their crops exceed it, else
+        0 (no cap). ``n_tracks`` is what :meth:`steps` counts: Stage II's tracks, each once, where its crops list
+        the fully labelled ones ``full_repeats`` times (their share, not the steps); that longer list is capped
+        only when the tracks themselves exceed the cap."""
+        return self.epoch_crops if n_tracks * self.crops > self.epoch_crops > 0 else 0
+
     def steps(self, n_tracks: int) -> int:
         """Training steps on ``n_tracks`` tracks: ``epochs`` of ``crops`` per track (at most ``epoch_crops``)."""
-        per_epoch = n_tracks * self.crops
-        per_epoch = min(per_epoch, self.epoch_crops) if self.epoch_crops else per_epoch
-        return max(self.epochs * per_epoch // self.batch_size, 1)
+        return max(self.epochs * (self.epoch_cap(n_tracks) or n_tracks * self.crops) // self.batch_size, 1)
 
 
 __all__ = ["LR_SCHEDULE", "hz_to_cents", "pitch_targets", "decode", "confidence", "threshold", "loss_mss", "loss_pe",
