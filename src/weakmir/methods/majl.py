@@ -98,6 +98,10 @@ Where we differ from the paper, and why:
   The quick recipe's synth part uses 0.5: its 6 fully labelled songs were ~1/8 of the union's crops, and
   on the valid songs (MAJL + both, th 0.7, 2 seeds) 0.5 raised the mean RPA of U x C from 85.5 to 87.4 %
   and of U x H from 86.7 to 90.0 % (SDR 8.49 -> 8.56 and 8.02 -> 8.77 dB; 0.75 was between).
+* **An epoch's crops** (``epoch_crops``, not in the paper): the paper's epochs run over its data; a CPU recipe
+  is a step budget, so the quick recipe's MIR-1K rows cap an epoch at the crops its 16 shared clips give
+  and a larger MIR-1K trains in the same steps on crops of clips drawn at random (:class:`Crops`); 0, the
+  default and the paper recipe's, is no cap.
 * **Target_source2Pitch** is computed without gradient (it decides the case; Figure 3 draws the PE module
   shared between the two inputs).
 """
