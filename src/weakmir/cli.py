@@ -619,7 +619,7 @@ def _add_train(sub) -> None:
     p.add_argument("--settings", choices=["synth", "mir1k"], default=None,
                    help="majl only: which of the recipe's settings train the rows: synth (its top-level combos[0], "
                         "train and stage2, chosen on the synth corpus; the default) or mir1k (its mir1k section: "
-                        "combo, modules, train, stage2 and shifts, chosen on MIR-1K's held-out training clips; for "
+                        "combo, modules, train, stage2, th and shifts, chosen on MIR-1K's held-out training clips; for "
                         "real singing: the quick recipe adds a copy of every fully labelled training track 7 "
                         "semitones lower)")
     p.add_argument("--out", "-o", type=Path, required=True, help="run folder (a finished or killed run in it resumes)")

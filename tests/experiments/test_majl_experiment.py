@@ -89,10 +89,10 @@ def test_train_majl_with_the_mir1k_settings_trains_that_sections_modules_on_the_
     run = tmp_path / "run"
     assert main(["train", "majl", str(full), "-o", str(run), "--recipe", "tiny", "--settings", "mir1k",
                  "--set", "mir1k.combo=UxH", "--set", "mir1k.shifts=[-7]", "--set", "mir1k.train.crops=4",
-                 "--set", "mir1k.train.epochs=2", "--quiet"]) == 0
+                 "--set", "mir1k.train.epochs=2", "--set", "mir1k.th=0.5", "--quiet"]) == 0
     r = json.loads((run / "results.json").read_text())
     s = r["summary"]
-    assert s["settings"] == "mir1k" and s["combo"] == "UxH" and s["shifts"] == [-7]
+    assert s["settings"] == "mir1k" and s["combo"] == "UxH" and s["shifts"] == [-7] and s["th"] == 0.5
     assert s["tracks"]["full"] == 4 and s["rows"] == ["pipeline", "naive", "stage1"]  # 2 songs + their copies
     # 4 tracks x 4 crops / batch 4 = 4 steps per epoch, 2 epochs (the synth settings: 2 crops, 2 epochs)
     assert len(r["learning_curves"]["stage1"]) == 8 and len(r["learning_curves"]["naive"]) == 8
@@ -357,6 +357,35 @@ def test_mir1k_shifts_add_transposed_copies_of_the_training_clips_to_every_row(t
     for bad in ("[0]", "[-13]"):
         with pytest.raises(WeakmirError, match="mir1k.shifts"):
             exp.recipe("tiny", [f"mir1k.shifts={bad}"])
+
+
+def test_mir1k_th_thresholds_the_mir1k_stage2_alone(tmp_path, monkeypatch):
+    """``mir1k.th`` is the MIR-1K MAJL row's eq. 8 threshold (0: the recipe's ``th``); the synth rows keep
+    theirs; outside [0, 1] it is a recipe error."""
+    from weakmir.errors import WeakmirError
+    from weakmir.experiments import majl as exp
+    from weakmir.experiments.stages import StageRunner
+
+    got = []
+    monkeypatch.setattr(exp, "_fit", lambda runner, name, model, step, tracks, n, cfg, settings, kw, **k:
+                        got.append((name, settings.get("th"))) or model)
+    monkeypatch.setattr(exp, "pseudo_labels", lambda jcf, tracks: list(tracks))
+
+    def track(id, lab="full"):
+        x = np.sin(2 * np.pi * 220.0 * np.arange(16000) / 16000).astype(np.float32)
+        return voice.VoiceTrack(id, lab, x, None if lab == "pitch" else x, np.full(51, 220.0, np.float32))
+
+    D = {"mir1k_train": [track("m0")], "full": [track("f0")], "stems": [], "pitch": [track("p0", "pitch")]}
+    for sets, want in ((["mir1k.th=0.9"], 0.9), ([], 0.7)):
+        P, resolved = exp.recipe("tiny", sets + ["mir1k.extra=pitch", "mir1k.stage2.full_share=0"])
+        got.clear()
+        runners = {"mir1k": StageRunner(tmp_path / "m", resolved, "d", "majl"),
+                   "synth": StageRunner(tmp_path / "s", resolved, "d", "majl")}
+        exp.run_task("mir1k/majl", runners, P, D, None)
+        exp.run_task("UxC/majl_pitch", runners, P, D, None)
+        assert dict(got)["majl"] == want and dict(got)["UxC_majl_pitch"] == P.th == 0.7
+    with pytest.raises(WeakmirError, match="mir1k.th"):
+        exp.recipe("tiny", ["mir1k.th=1.5"])
 
 
 def test_full_share_out_of_range_is_a_recipe_error():

@@ -100,6 +100,8 @@ class Mir1kConfig:
     extra: str = "both"  # which of them: both | stems (stems-only songs) | pitch (pitch-only songs) | stems_half | pitch_half
     shifts: tuple = ()  # semitones (0 < |s| <= 12): one tape-speed copy (voice.varispeed) of every training clip per value,
     # every row trains on the clips and their copies (the module docstring says why)
+    th: float = 0.0  # eq. 8's threshold of the MIR-1K MAJL row's Stage II (0: the recipe's th; the synth rows choose
+    # theirs on the valid songs, these have none: chosen on held-out training clips, the recipe says how)
     train_clips: int = 0  # at most this many training / test clips (0: all; the tiny recipe's smoke run)
     test_clips: int = 0
 
@@ -160,6 +162,8 @@ def recipe(name: str = "quick", sets=()) -> tuple:
     if any(not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < abs(v) <= 12 for v in P.mir1k.shifts):
         raise WeakmirError(f"recipe: mir1k.shifts {list(P.mir1k.shifts)} must be semitones, each non-zero and within "
                            "-12..12 (e.g. [-7])")
+    if not 0.0 <= P.mir1k.th <= 1.0:
+        raise WeakmirError(f"recipe: mir1k.th {P.mir1k.th} must be a confidence in [0, 1] (0: the recipe's th)")
     if not P.th_sweep or P.th not in P.th_sweep:
         raise WeakmirError(f"recipe: th {P.th} must be one of th_sweep {list(P.th_sweep)}")
     # build and run every combination once on 0.64 s of noise: a bad module entry fails here, not when its row
@@ -425,7 +429,7 @@ def run_task(task: str, runners: dict, P: MajlPreset, D: dict, figures: Path | N
             return warm_start(runners["mir1k"], P, M, combo, P.mir1k.train, modules=modules)
         if row == "majl":
             return train_row(runners["mir1k"], P, M, combo, f"majl_{P.mir1k.extra}", P.mir1k.train, extra=extra, name="majl",
-                             modules=modules, cfg2=P.mir1k.stage2)
+                             modules=modules, cfg2=P.mir1k.stage2, th=P.mir1k.th or P.th)
         return train_row(runners["mir1k"], P, M, combo, row, P.mir1k.train, figures=None, modules=modules)
     if row == "warm":
         return warm_start(runners["synth"], P, D, where, P.train, f"{where}_")
@@ -745,7 +749,8 @@ def experiment_page(r: dict):
     if T.get("mir1k"):
         M = T["mir1k"]
         pitch = lambda o: [o["rpa"], o["rca"], o["octave_up"]]  # noqa: E731
-        majl = NAMES[f"majl_{r['recipe']['mir1k']['extra']}"] + " songs (synth)"  # the Stage II extras it trained on
+        th1k = r["recipe"]["mir1k"].get("th") or r["recipe"]["th"]
+        majl = NAMES[f"majl_{r['recipe']['mir1k']['extra']}"] + f" songs (synth; th = {th1k:g})"  # its Stage II extras
         body = [[NAMES.get(k, majl if k == "majl" else k), v["overall"]["sdr"],
                  v["overall"]["gnsdr"], *pitch(v["overall"])] for k, v in M["rows"].items()]
         body += [[f"torchcrepe on the {w}", "", "", *pitch(M["peers"][f"crepe_on_{w}"]["overall"])]

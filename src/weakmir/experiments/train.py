@@ -27,8 +27,8 @@ checkpoints every N steps), from the same recipes, on any manifest:
   the single-labelled ones, pseudo-labelled by Stage I (the recipe's ``th``), when there are any. With
   ``settings="synth"`` (the default) the modules are the recipe's first ``combos`` and the rows train as its
   ``train`` / ``stage2`` say (chosen on the synth corpus); with ``"mir1k"`` (for real singing) as its ``mir1k``
-  section says — ``combo``, ``modules``, ``train``, ``stage2`` (chosen on MIR-1K's held-out training clips)
-  and ``shifts``: the fully labelled training tracks and one tape-speed copy of each per value
+  section says — ``combo``, ``modules``, ``train``, ``stage2``, ``th`` (chosen on MIR-1K's held-out training
+  clips) and ``shifts``: the fully labelled training tracks and one tape-speed copy of each per value
   (:func:`weakmir.experiments.majl.with_shifts`; the quick recipe's −7 semitones). Its ``extra`` and
   ``synth_extra`` do not apply: the single-labelled tracks are the manifests'. Scored on the fully labelled tracks of split test (else
   valid): SDR, GNSDR, RPA, RCA. ``RUN/checkpoints/{pipeline_mss,pipeline_pe,pipeline,naive,stage1,majl}.ckpt``
@@ -436,11 +436,11 @@ def _majl(paths, out, recipe: str, sets, engine: Engine | None, progress: bool, 
         counts = ", ".join(f"{m.path}: {i['labellings']}" for m, i in zip(manifests, infos))
         raise WeakmirError(f"no fully labelled training track (voice stem + f0) in {counts}; MAJL-Stage I trains on "
                            "fully labelled songs: give one manifest whose train tracks have both")
-    if settings == "mir1k":  # the real-recordings section: its modules, rates and tape-speed copies
-        (combo, modules), cfg, cfg2 = mir1k_combo(P), P.mir1k.train, P.mir1k.stage2
+    if settings == "mir1k":  # the real-recordings section: its modules, rates, threshold and tape-speed copies
+        (combo, modules), cfg, cfg2, th = mir1k_combo(P), P.mir1k.train, P.mir1k.stage2, P.mir1k.th or P.th
         D["full"] = with_shifts(D["full"], P.mir1k.shifts)
     else:
-        combo, modules, cfg, cfg2 = P.combos[0], None, P.train, P.stage2
+        combo, modules, cfg, cfg2, th = P.combos[0], None, P.train, P.stage2, P.th
     key = hashlib.sha256(("".join(fingerprint(m.path) for m in manifests) + settings).encode()).hexdigest()[:16]
     runner = StageRunner(out / "checkpoints", resolved, key, "majl", log, engine)
     log(f"{len(manifests)} manifest(s): full {len(D['full'])}, stems-only {len(D['stems'])}, pitch-only "
@@ -448,14 +448,14 @@ def _majl(paths, out, recipe: str, sets, engine: Engine | None, progress: bool, 
     rows = ["pipeline", "naive", "stage1"] + (["majl"] if D["stems"] or D["pitch"] else [])
     models = {}
     for r in rows:
-        models[r] = (train_row(runner, P, D, combo, "majl_both", cfg, name="majl", modules=modules, cfg2=cfg2)
+        models[r] = (train_row(runner, P, D, combo, "majl_both", cfg, th=th, name="majl", modules=modules, cfg2=cfg2)
                      if r == "majl" else train_row(runner, P, D, combo, r, cfg, figures=out / "figures", modules=modules))
     if global_rank() != 0:
         return None
     split = next((i["eval_split"] for i in infos if i["eval_split"]), None)
     scores = {r: score(m, D["eval"]) for r, m in models.items()} if D["eval"] else {}
     summary = {"method": "majl", "manifests": [str(m.path) for m in manifests], "combo": combo, "settings": settings,
-               "tracks": {k: len(v) for k, v in D.items()}, "eval_split": split, "th": P.th,
+               "tracks": {k: len(v) for k, v in D.items()}, "eval_split": split, "th": th,
                "shifts": list(P.mir1k.shifts) if settings == "mir1k" else [],
                "rows": rows, "scores": {r: v["overall"] for r, v in scores.items()}, "stages": _summary_of(runner.curves),
                "seconds": time.perf_counter() - t0}
