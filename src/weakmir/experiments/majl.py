@@ -66,7 +66,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import load_recipe
+from ..config import from_dict, load_recipe
 from ..data import voice as voice_view
 from ..data.manifest import Manifest
 from ..errors import WeakmirError, notice
@@ -188,6 +188,11 @@ def mir1k_combo(P: MajlPreset) -> tuple[str, dict]:
     """The MIR-1K rows' combination (``mir1k.combo``, default the first of ``combos``) and their modules (the
     preset's, ``mir1k.modules`` over them)."""
     return P.mir1k.combo or P.combos[0], {**P.modules, **P.mir1k.modules}
+
+
+def mir1k_th(P: MajlPreset) -> float:
+    """The MIR-1K MAJL row's eq. 8 threshold: ``mir1k.th``, or the recipe's ``th`` when that is 0."""
+    return P.mir1k.th or P.th
 
 
 # -- data ------------------------------------------------------------------------------------------------
@@ -432,7 +437,7 @@ def run_task(task: str, runners: dict, P: MajlPreset, D: dict, figures: Path | N
             return warm_start(runners["mir1k"], P, M, combo, P.mir1k.train, modules=modules)
         if row == "majl":
             return train_row(runners["mir1k"], P, M, combo, f"majl_{P.mir1k.extra}", P.mir1k.train, extra=extra, name="majl",
-                             modules=modules, cfg2=P.mir1k.stage2, th=P.mir1k.th or P.th)
+                             modules=modules, cfg2=P.mir1k.stage2, th=mir1k_th(P))
         return train_row(runners["mir1k"], P, M, combo, row, P.mir1k.train, figures=None, modules=modules)
     if row == "warm":
         return warm_start(runners["synth"], P, D, where, P.train, f"{where}_")
@@ -446,8 +451,6 @@ _STATE: dict = {}
 
 def _worker_task(task: str, resolved: dict, out: str, keys: dict, progress: bool):
     import pickle
-
-    from ..config import from_dict
 
     P = from_dict(MajlPreset, resolved)
     if out not in _STATE:
@@ -752,7 +755,7 @@ def experiment_page(r: dict):
     if T.get("mir1k"):
         M = T["mir1k"]
         pitch = lambda o: [o["rpa"], o["rca"], o["octave_up"]]  # noqa: E731
-        th1k = r["recipe"]["mir1k"].get("th") or r["recipe"]["th"]
+        th1k = mir1k_th(from_dict(MajlPreset, r["recipe"]))
         majl = NAMES[f"majl_{r['recipe']['mir1k']['extra']}"] + f" songs (synth; th = {th1k:g})"  # its Stage II extras
         body = [[NAMES.get(k, majl if k == "majl" else k), v["overall"]["sdr"],
                  v["overall"]["gnsdr"], *pitch(v["overall"])] for k, v in M["rows"].items()]
@@ -770,5 +773,5 @@ def experiment_page(r: dict):
     return page
 
 
-__all__ = ["METHOD", "ROWS", "OTHER_ROWS", "SUMMARY_ROWS", "MajlPreset", "Mir1kConfig", "recipe", "mir1k_combo", "with_shifts", "views", "pop_corpus", "make_jcf", "train_row", "warm_start", "pe_rate", "tasks_of",
+__all__ = ["METHOD", "ROWS", "OTHER_ROWS", "SUMMARY_ROWS", "MajlPreset", "Mir1kConfig", "recipe", "mir1k_combo", "mir1k_th", "with_shifts", "views", "pop_corpus", "make_jcf", "train_row", "warm_start", "pe_rate", "tasks_of",
            "run_task", "runners_for", "score", "overall", "crepe_scores", "score_jobs", "experiment", "tables", "seed_note"]

@@ -413,7 +413,7 @@ def _majl(paths, out, recipe: str, sets, engine: Engine | None, progress: bool, 
     import hashlib
 
     from ..data import voice
-    from .majl import mir1k_combo, recipe as load_recipe, score, train_row, with_shifts
+    from .majl import mir1k_combo, mir1k_th, recipe as load_recipe, score, train_row, with_shifts
 
     if settings not in MAJL_SETTINGS:
         raise WeakmirError(f"unknown majl settings {settings!r}; use one of {', '.join(MAJL_SETTINGS)}")
@@ -437,7 +437,7 @@ def _majl(paths, out, recipe: str, sets, engine: Engine | None, progress: bool, 
         raise WeakmirError(f"no fully labelled training track (voice stem + f0) in {counts}; MAJL-Stage I trains on "
                            "fully labelled songs: give one manifest whose train tracks have both")
     if settings == "mir1k":  # the real-recordings section: its modules, rates, threshold and tape-speed copies
-        (combo, modules), cfg, cfg2, th = mir1k_combo(P), P.mir1k.train, P.mir1k.stage2, P.mir1k.th or P.th
+        (combo, modules), cfg, cfg2, th = mir1k_combo(P), P.mir1k.train, P.mir1k.stage2, mir1k_th(P)
         D["full"] = with_shifts(D["full"], P.mir1k.shifts)
     else:
         combo, modules, cfg, cfg2, th = P.combos[0], None, P.train, P.stage2, P.th
