@@ -54,6 +54,13 @@ def test_train_majl_then_pitch(voice_corpus, tmp_path, capsys):
     curves = r["learning_curves"]
     assert len(curves["pipeline_mss"]) == 8 and len(curves["stage1"]) == 8
     assert np.mean(curves["pipeline_mss"][-3:]) < np.mean(curves["pipeline_mss"][:3])  # the separator learned
+    # the same command again loads every row and scores them again, each with its bar unless --quiet
+    capsys.readouterr()
+    assert main(["train", "majl", str(full), str(single), "-o", str(run), "--recipe", "tiny", "--set", "train.crops=8",
+                 "--set", "seed=2"]) == 0
+    err = capsys.readouterr().err
+    assert all(f"score {row}" in err for row in s["rows"]), err
+    assert json.loads((run / "results.json").read_text())["summary"]["scores"] == s["scores"]
 
     song = corpus / Manifest.read(full).split("test")[0].mixture
     out = tmp_path / "pitch"
@@ -464,9 +471,10 @@ def test_lr_scale_sets_the_pe_modules_rate_and_bad_module_entries_are_recipe_err
         exp.recipe("quick", ["modules.U.lr_scale=0.5"])
 
 
-def test_scoring_in_two_processes_gives_the_scores_of_one(tmp_path):
+def test_scoring_in_two_processes_gives_the_scores_of_one(tmp_path, capsys):
     """``score_jobs``: the same model scores whether the jobs run here or in two spawned processes that read
-    the tracks from the pickle; the peer runs on the separated voice its pipeline job kept."""
+    the tracks from the pickle; the peer runs on the separated voice its pipeline job kept; with ``progress``
+    its bar counts every job, the peer's included (quiet without)."""
     import pickle
 
     import torch
@@ -487,7 +495,10 @@ def test_scoring_in_two_processes_gives_the_scores_of_one(tmp_path):
     jobs = {"pipe": ("model", "test", jcf, True), "other": ("model", "valid", jcf, False)}
     after = {"peer": ("pipe", "test")}
     here = exp.score_jobs(jobs, after, "tiny", D, 1, None)
-    pool = exp.score_jobs(jobs, after, "tiny", D, 2, tmp_path / "data.pkl")
+    assert "scoring" not in capsys.readouterr().err
+    pool = exp.score_jobs(jobs, after, "tiny", D, 2, tmp_path / "data.pkl", progress=True)
+    err = capsys.readouterr().err
+    assert "scoring: 100%" in err and "3/3" in err, err
     assert set(here) == set(pool) == {"pipe", "other", "peer"}
     for k in ("pipe", "other"):
         for m in ("sdr", "rpa", "rca", "gnsdr"):

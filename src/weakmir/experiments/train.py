@@ -453,7 +453,7 @@ def _majl(paths, out, recipe: str, sets, engine: Engine | None, progress: bool, 
     if global_rank() != 0:
         return None
     split = next((i["eval_split"] for i in infos if i["eval_split"]), None)
-    scores = {r: score(m, D["eval"]) for r, m in models.items()} if D["eval"] else {}
+    scores = {r: score(m, D["eval"], progress=progress, desc=f"score {r}") for r, m in models.items()} if D["eval"] else {}
     summary = {"method": "majl", "manifests": [str(m.path) for m in manifests], "combo": combo, "settings": settings,
                "tracks": {k: len(v) for k, v in D.items()}, "eval_split": split, "th": th,
                "shifts": list(P.mir1k.shifts) if settings == "mir1k" else [],
