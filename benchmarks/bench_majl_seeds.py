@@ -105,7 +105,7 @@ def _task(name: str, out: str, preset: str, sets: tuple, folds: int = 0):
         model = E.run_task(f"mir1k/{row}", runners, P, D, None)
         if row == "warm":
             return None
-        waves: dict = {}
+        waves = {} if row == "pipeline" else None  # the peer's input: only the pipeline's voice is kept
         r = E.score(model, D["held"], waves=waves)["overall"]
         if row == "pipeline":
             r["crepe_on_separated"] = E.crepe_scores(D["held"], P.crepe_model, waves)["overall"]
