@@ -492,7 +492,7 @@ def score(jcf, tracks: list, hop: int = 320, sample_rate: int = 16000, waves: di
           progress: bool = False, desc: str = "score") -> dict:
     """A JCF on scored tracks (voice and f0 both known): per track and overall ``sdr, gnsdr, rpa, rca``.
     ``waves``: a dict that gets each track's separated voice (the peer's input), so it is not separated twice;
-    ``progress``: a bar over the tracks (``desc``), ~0.2 s per second of audio on one core."""
+    ``progress``: a bar over the tracks (``desc``), ~0.1 s per second of audio on one core."""
     from tqdm import tqdm
 
     per = {}
