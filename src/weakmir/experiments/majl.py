@@ -698,12 +698,15 @@ def score_jobs(jobs: dict, after: dict, crepe_model: str, D: dict, workers: int,
     try:
         run = ex or _Here(D)
         futures = {}
-        for k, job in [*jobs.items(), *((k, None) for k in after)]:
-            if job is None:  # a peer on a pipeline's separated voice: once that pipeline is scored
-                source, split = after[k]
-                job = ("crepe", split, crepe_model, futures[source].result()[1])
+
+        def submit(k, *job):
             futures[k] = run.submit(_score_job, *job)
             futures[k].add_done_callback(lambda _: bar.update())
+
+        for k, job in jobs.items():
+            submit(k, *job)
+        for k, (source, split) in after.items():  # the peer on a pipeline's voice, once that pipeline is scored
+            submit(k, "crepe", split, crepe_model, futures[source].result()[1])
         return {k: f.result()[0] for k, f in futures.items()}
     finally:
         bar.close()
