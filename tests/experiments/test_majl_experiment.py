@@ -54,12 +54,12 @@ def test_train_majl_then_pitch(voice_corpus, tmp_path, capsys):
     curves = r["learning_curves"]
     assert len(curves["pipeline_mss"]) == 8 and len(curves["stage1"]) == 8
     assert np.mean(curves["pipeline_mss"][-3:]) < np.mean(curves["pipeline_mss"][:3])  # the separator learned
-    # the same command again loads every row and scores them again, each with its bar unless --quiet
+    # the same command again loads every row and scores them again, with a bar in seconds of audio unless --quiet
     capsys.readouterr()
     assert main(["train", "majl", str(full), str(single), "-o", str(run), "--recipe", "tiny", "--set", "train.crops=8",
                  "--set", "seed=2"]) == 0
-    err = capsys.readouterr().err
-    assert all(f"score {row}" in err for row in s["rows"]), err
+    out, err = capsys.readouterr()
+    assert "loaded stage1.ckpt" in out and "scoring: 100%" in err and "s of audio" in err, err
     assert json.loads((run / "results.json").read_text())["summary"]["scores"] == s["scores"]
 
     song = corpus / Manifest.read(full).split("test")[0].mixture
@@ -471,10 +471,12 @@ def test_lr_scale_sets_the_pe_modules_rate_and_bad_module_entries_are_recipe_err
         exp.recipe("quick", ["modules.U.lr_scale=0.5"])
 
 
-def test_scoring_in_two_processes_gives_the_scores_of_one(tmp_path, capsys):
-    """``score_jobs``: the same model scores whether the jobs run here or in two spawned processes that read
-    the tracks from the pickle; the peer runs on the separated voice its pipeline job kept; with ``progress``
-    its bar counts every job, the peer's included (quiet without)."""
+def test_scoring_in_pieces_and_two_processes_gives_the_scores_of_one_pass(tmp_path, capsys, monkeypatch):
+    """``score_jobs``: each job runs in pieces of at most ``chunk_seconds`` of audio, and the scores merged from
+    the pieces are those of one pass over the split (:func:`score`, :func:`crepe_scores` on the pipeline's
+    voice), here and in two spawned processes that read the tracks from the pickle. The heaviest job runs
+    first and the peer's piece as soon as its pipeline's piece is scored, ahead of a lighter job given before
+    both; with ``progress`` the bar counts the seconds of audio of every piece (quiet without)."""
     import pickle
 
     import torch
@@ -483,27 +485,42 @@ def test_scoring_in_two_processes_gives_the_scores_of_one(tmp_path, capsys):
     from weakmir.models import build
 
     rng = np.random.default_rng(0)
-    n, hop = 16000, 320
-    t = np.arange(n) / 16000
-    f0 = np.full(n // hop + 1, 220.0, np.float32)
-    v = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-    track = voice.VoiceTrack("s", "full", v + 0.05 * rng.standard_normal(n).astype(np.float32), v, f0, hop=hop)
-    D = {"test": [track], "valid": [track]}
+    hop = 320
+
+    def track(name, n, hz):
+        t = np.arange(n) / 16000
+        f0 = np.full(n // hop + 1, hz, np.float32)
+        v = (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+        return voice.VoiceTrack(name, "full", v + 0.05 * rng.standard_normal(n).astype(np.float32), v, f0, hop=hop)
+
+    D = {"test": [track("s", 48000, 220.0)], "valid": [track("v1", 16000, 196.0), track("v2", 16000, 330.0)]}
+    assert exp.chunks(D["valid"], 1.0) == [(0, 1), (1, 2)] and exp.chunks(D["valid"], 2.0) == [(0, 2)]
+    assert exp.chunks(D["test"], 1.0) == [(0, 1)] and exp.chunks([], 1.0) == [(0, 0)]
     (tmp_path / "data.pkl").write_bytes(pickle.dumps(D))
     torch.manual_seed(0)
     jcf = build("majl_jcf", mss="unet_jansson", mss_kwargs={"channels": [4, 8]}, pe="crepe", pe_kwargs={"capacity": 1})
-    jobs = {"pipe": ("model", "test", jcf, True), "other": ("model", "valid", jcf, False)}
+    jobs = {"other": ("model", "valid", jcf, False), "pipe": ("model", "test", jcf, True)}
     after = {"peer": ("pipe", "test")}
-    here = exp.score_jobs(jobs, after, "tiny", D, 1, None)
+    ran, job = [], exp._score_job
+    monkeypatch.setattr(exp, "_score_job", lambda *a, **k: ran.append((a[0], a[1], a[4], a[5])) or job(*a, **k))
+    here = exp.score_jobs(jobs, after, "tiny", D, 1, None, chunk_seconds=1.0)
+    assert ran == [("model", "test", 0, 1), ("crepe", "test", 0, 1), ("model", "valid", 0, 1), ("model", "valid", 1, 2)]
+    monkeypatch.undo()  # the pool pickles the job function by name
     assert "scoring" not in capsys.readouterr().err
-    pool = exp.score_jobs(jobs, after, "tiny", D, 2, tmp_path / "data.pkl", progress=True)
+    waves = {}
+    whole = {"other": exp.score(jcf, D["valid"]), "pipe": exp.score(jcf, D["test"], waves=waves)}
+    whole["peer"] = exp.crepe_scores(D["test"], "tiny", waves)
+    assert here == whole
+    pool = exp.score_jobs(jobs, after, "tiny", D, 2, tmp_path / "data.pkl", progress=True, chunk_seconds=1.0)
     err = capsys.readouterr().err
-    assert "scoring: 100%" in err and "3/3" in err, err
-    assert set(here) == set(pool) == {"pipe", "other", "peer"}
+    assert "scoring: 100%" in err and "8/8 s of audio" in err, err
+    assert set(pool) == {"pipe", "other", "peer"} and list(pool["other"]["tracks"]) == ["v1", "v2"]
     for k in ("pipe", "other"):
         for m in ("sdr", "rpa", "rca", "gnsdr"):
             assert pool[k]["overall"][m] == pytest.approx(here[k]["overall"][m], abs=1e-6)
     assert 0.0 <= pool["peer"]["overall"]["rpa"] <= 100.0 and set(pool["peer"]["tracks"]) == {"s"}
+    with pytest.raises(ValueError, match="not given"):
+        exp.score_jobs(jobs, {"peer": ("nowhere", "test")}, "tiny", D, 1, None)
 
 
 @pytest.mark.parametrize("name", ["tiny", "quick", "paper"])

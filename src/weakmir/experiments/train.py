@@ -413,7 +413,7 @@ def _majl(paths, out, recipe: str, sets, engine: Engine | None, progress: bool, 
     import hashlib
 
     from ..data import voice
-    from .majl import mir1k_combo, mir1k_th, recipe as load_recipe, score, train_row, with_shifts
+    from .majl import mir1k_combo, mir1k_th, recipe as load_recipe, train_row, with_shifts
 
     if settings not in MAJL_SETTINGS:
         raise WeakmirError(f"unknown majl settings {settings!r}; use one of {', '.join(MAJL_SETTINGS)}")
@@ -453,7 +453,7 @@ def _majl(paths, out, recipe: str, sets, engine: Engine | None, progress: bool, 
     if global_rank() != 0:
         return None
     split = next((i["eval_split"] for i in infos if i["eval_split"]), None)
-    scores = {r: score(m, D["eval"], progress=progress, desc=f"score {r}") for r, m in models.items()} if D["eval"] else {}
+    scores = _majl_scores(models, D["eval"], P.crepe_model, 1 if engine.distributed else P.workers, progress)
     summary = {"method": "majl", "manifests": [str(m.path) for m in manifests], "combo": combo, "settings": settings,
                "tracks": {k: len(v) for k, v in D.items()}, "eval_split": split, "th": th,
                "shifts": list(P.mir1k.shifts) if settings == "mir1k" else [],
@@ -464,6 +464,27 @@ def _majl(paths, out, recipe: str, sets, engine: Engine | None, progress: bool, 
     results = {"summary": summary, "recipe": resolved, "scores": scores, "learning_curves": runner.loss_curves()}
     _write(out, results, runner, _majl_page(results))
     return results
+
+
+def _majl_scores(models: dict, tracks: list, crepe_model: str, workers: int, progress: bool) -> dict:
+    """Every row scored on the held-out fully labelled ``tracks`` (:func:`weakmir.experiments.majl.score_jobs`: in
+    ``workers`` one-thread processes, which read the tracks from a temporary pickle). ``{row: scores}`` in the
+    order of ``models``; empty without tracks."""
+    import pickle
+    import tempfile
+
+    from .majl import score_jobs
+
+    if not tracks:
+        return {}
+    jobs = {r: ("model", "eval", m, False) for r, m in models.items()}
+    with tempfile.TemporaryDirectory(prefix="weakmir-score-") as tmp:
+        data = None
+        if workers > 1:
+            data = Path(tmp) / "eval.pkl"
+            data.write_bytes(pickle.dumps({"eval": tracks}))
+        S = score_jobs(jobs, {}, crepe_model, {"eval": tracks}, workers, data, progress)
+    return {r: S[r] for r in models}
 
 
 def _majl_page(r: dict):
