@@ -108,6 +108,11 @@ class Mir1kConfig:
     train_clips: int = 0  # at most this many training / test clips (0: all; the tiny recipe's smoke run)
     test_clips: int = 0
 
+    @property
+    def extra_row(self) -> str:
+        """The synth row whose Stage II extras the MIR-1K MAJL row takes (``"majl_pitch"``: a key of ``EXTRA``)."""
+        return f"majl_{self.extra}"
+
 
 @dataclass(frozen=True)
 class MajlPreset:
@@ -159,7 +164,7 @@ def recipe(name: str = "quick", sets=()) -> tuple:
     for key, cfg in (("train", P.train), ("stage2", P.stage2), ("mir1k.train", P.mir1k.train),
                      ("mir1k.stage2", P.mir1k.stage2)):
         check_lr_schedule(cfg.lr_schedule, f"recipe: {key}.lr_schedule")
-    if f"majl_{P.mir1k.extra}" not in EXTRA:
+    if P.mir1k.extra_row not in EXTRA:
         raise WeakmirError(f"recipe: mir1k.extra {P.mir1k.extra!r} must be one of "
                            f"{', '.join(k.removeprefix('majl_') for k in EXTRA)}")
     if any(not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < abs(v) <= 12 for v in P.mir1k.shifts):
@@ -436,7 +441,7 @@ def run_task(task: str, runners: dict, P: MajlPreset, D: dict, figures: Path | N
         if row == "warm":
             return warm_start(runners["mir1k"], P, M, combo, P.mir1k.train, modules=modules)
         if row == "majl":
-            return train_row(runners["mir1k"], P, M, combo, f"majl_{P.mir1k.extra}", P.mir1k.train, extra=extra, name="majl",
+            return train_row(runners["mir1k"], P, M, combo, P.mir1k.extra_row, P.mir1k.train, extra=extra, name="majl",
                              modules=modules, cfg2=P.mir1k.stage2, th=mir1k_th(P))
         return train_row(runners["mir1k"], P, M, combo, row, P.mir1k.train, figures=None, modules=modules)
     if row == "warm":
@@ -821,8 +826,8 @@ def experiment_page(r: dict):
     if T.get("mir1k"):
         M = T["mir1k"]
         pitch = lambda o: [o["rpa"], o["rca"], o["octave_up"]]  # noqa: E731
-        th1k = mir1k_th(from_dict(MajlPreset, r["recipe"]))
-        majl = NAMES[f"majl_{r['recipe']['mir1k']['extra']}"] + f" songs (synth; th = {th1k:g})"  # its Stage II extras
+        P = from_dict(MajlPreset, r["recipe"])
+        majl = NAMES[P.mir1k.extra_row] + f" songs (synth; th = {mir1k_th(P):g})"  # its Stage II extras
         body = [[NAMES.get(k, majl if k == "majl" else k), v["overall"]["sdr"],
                  v["overall"]["gnsdr"], *pitch(v["overall"])] for k, v in M["rows"].items()]
         body += [[f"torchcrepe on the {w}", "", "", *pitch(M["peers"][f"crepe_on_{w}"]["overall"])]
