@@ -723,7 +723,8 @@ def score_jobs(jobs: dict, after: dict, crepe_model: str, D: dict, workers: int,
         raise ValueError(f"score_jobs: the peers wait for jobs that are not given: {sorted(missing)}")
     split_of = {**{k: job[1] for k, job in jobs.items()}, **{k: split for k, (_, split) in after.items()}}
     pieces = {s: chunks(D[s], chunk_seconds, sample_rate) for s in set(split_of.values())}
-    secs = {s: [sum(len(t.mix) for t in D[s][lo:hi]) / sample_rate for lo, hi in pieces[s]] for s in pieces}
+    secs = {s: [max(1, round(sum(len(t.mix) for t in D[s][lo:hi]) / sample_rate)) for lo, hi in pieces[s]]
+            for s in pieces}  # whole seconds: the bar's total is their sum
     queue: list = []  # a heap of (-seconds of the whole job, order, key, piece, job): the heaviest job first
     order = itertools.count()
 
@@ -737,7 +738,7 @@ def score_jobs(jobs: dict, after: dict, crepe_model: str, D: dict, workers: int,
     ex = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_scoring_start,
                               initargs=(str(data),)) if workers > 1 and data is not None else None)
     bar = tqdm(total=sum(sum(secs[s]) for s in split_of.values()), desc="scoring", disable=not progress, leave=False,
-               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]")
+               bar_format="{l_bar}{bar}| {n}/{total} s of audio [{elapsed}<{remaining}]")
     try:
         run, slots = (ex, workers) if ex is not None else (_Here(D), 1)
         running, parts = {}, {k: {} for k in split_of}
