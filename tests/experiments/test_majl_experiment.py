@@ -523,6 +523,35 @@ def test_scoring_in_pieces_and_two_processes_gives_the_scores_of_one_pass(tmp_pa
         exp.score_jobs(jobs, {"peer": ("nowhere", "test")}, "tiny", D, 1, None)
 
 
+def test_a_held_out_song_without_singing_leaves_the_means_to_the_songs_that_sing():
+    """A held-out track whose voice is silent and whose f0 is unvoiced throughout (an instrumental in a user's test
+    split) has no SDR, NSDR or RPA (NaN per track, not mir_eval's 0): the row's RPA is the singing track's and its
+    GNSDR too (it was NaN), SDR the museval median over the defined tracks; with no singing track at all, NaN."""
+    import torch
+
+    from weakmir.experiments import majl as exp
+    from weakmir.models import build
+
+    n, hop = 16000, 320
+    t = np.arange(n) / 16000
+    v = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    noise = (0.05 * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
+    sings = voice.VoiceTrack("sings", "full", v + noise, v, np.full(n // hop + 1, 220.0, np.float32), hop=hop)
+    silent = voice.VoiceTrack("instrumental", "full", noise, np.zeros(n, np.float32), np.zeros(n // hop + 1, np.float32),
+                              hop=hop)
+    torch.manual_seed(0)
+    jcf = build("majl_jcf", mss="unet_jansson", mss_kwargs={"channels": [4, 8]}, pe="crepe", pe_kwargs={"capacity": 1})
+    both = exp.score(jcf, [silent, sings])
+    alone = exp.score(jcf, [sings])
+    per = both["tracks"]["instrumental"]
+    assert all(np.isnan(per[k]) for k in ("sdr", "nsdr", "rpa", "rca", "octave_up")), per
+    for k in ("rpa", "rca", "sdr", "gnsdr"):
+        assert both["overall"][k] == pytest.approx(alone["overall"][k], abs=1e-9), k
+    assert np.isfinite(both["overall"]["gnsdr"])
+    none = exp.overall({"instrumental": per})
+    assert np.isnan(none["rpa"]) and np.isnan(none["gnsdr"]) and np.isnan(none["sdr"])
+
+
 @pytest.mark.parametrize("name", ["tiny", "quick", "paper"])
 def test_every_packaged_recipe_builds_each_of_its_combinations(name):
     """A recipe's module entries are only built when a row trains, so a bad kwarg in ``paper.yaml`` (never run

@@ -475,9 +475,13 @@ def runners_for(out: Path, resolved: dict, keys: dict, log, engine: Engine) -> d
 
 def pitch_scores(f0_ref: np.ndarray, f0_est: np.ndarray, voiced_est: np.ndarray, hop_s: float) -> dict:
     """RPA / RCA (mir_eval.melody, 50 cents) and the octave errors by direction (``octave_up`` / ``octave_down``,
-    :func:`weakmir.metrics.pitch.octave_errors`), in %, on one frame grid. Shape: every array ``(T,)``."""
+    :func:`weakmir.metrics.pitch.octave_errors`), in %, on one frame grid; NaN (undefined) when the reference
+    has no voiced frame — mir_eval says 0, and a song without singing in a user's test split then pulled the mean
+    RPA down as if every guess were wrong. Shape: every array ``(T,)``."""
     from ..metrics.pitch import evaluate, octave_errors
 
+    if not (np.asarray(f0_ref) > 0).any():
+        return dict.fromkeys(("rpa", "rca", "octave_up", "octave_down"), float("nan"))
     t = np.arange(len(f0_ref)) * hop_s
     est = np.where(f0_est > 0, f0_est, 1e-3)  # frames without a guess (torchcrepe's unvoiced) count as wrong
     r = evaluate(t, f0_ref, t, est, est_voicing=voiced_est.astype(float))
@@ -515,14 +519,17 @@ def score(jcf, tracks: list, hop: int = 320, sample_rate: int = 16000, waves: di
 
 def overall(per: dict) -> dict:
     """Aggregates: SDR median over tracks (museval), GNSDR length-weighted NSDR, the means of the pitch scores
-    (:func:`pitch_scores`)."""
+    (:func:`pitch_scores`); each over the tracks where it is defined (NaN: a silent voice has no SDR / NSDR, an
+    unvoiced reference no RPA; the per-track scores show which), NaN when none is."""
     from ..metrics.separation import aggregate, gnsdr
 
     v = list(per.values())
-    out = {k: float(np.mean([x[k] for x in v])) for k in ("rpa", "rca", "octave_up", "octave_down")}
+    mean = lambda a: float(np.mean(a)) if len(a) else float("nan")  # noqa: E731
+    out = {k: mean([x[k] for x in v if np.isfinite(x[k])]) for k in ("rpa", "rca", "octave_up", "octave_down")}
     if all("sdr" in x for x in v):
         out["sdr"] = aggregate([x["sdr"] for x in v])
-        out["gnsdr"] = gnsdr([x["nsdr"] for x in v], [x["seconds"] for x in v])
+        ok = [x for x in v if np.isfinite(x["nsdr"])]
+        out["gnsdr"] = gnsdr([x["nsdr"] for x in ok], [x["seconds"] for x in ok]) if ok else float("nan")
     return out
 
 
